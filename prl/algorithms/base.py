@@ -1,0 +1,187 @@
+"""The algorithm registry and the base class every algorithm derives from."""
+
+from __future__ import annotations
+
+from typing import Callable, ClassVar, Optional
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from prl.errors import ConfigError, ConfigValueError
+from prl.losses import (
+    CLASSIFICATION,
+    REGRESSION,
+    epsilon_schedule,
+    num_kept,
+    per_sample_loss,
+    select_lowest,
+)
+
+__all__ = ["REGISTRY", "register", "available", "get", "Algorithm", "check_epsilon"]
+
+REGISTRY: dict[str, type["Algorithm"]] = {}
+
+
+def register(name: str):
+    """Class decorator: make an algorithm available as ``algorithm=<name>``."""
+
+    def deco(cls):
+        if name in REGISTRY:
+            raise ValueError(f"algorithm {name!r} registered twice")
+        cls.name = name
+        REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def available() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def get(name: str) -> type["Algorithm"]:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ConfigError(
+            f"algorithm.name={name!r} is not a registered algorithm; allowed: {', '.join(available())}",
+            "algorithm.name",
+        ) from None
+
+
+class Algorithm:
+    """Base class.  Subclasses set the class attributes and override :meth:`score`
+    (and, for a different objective, :meth:`objective`)."""
+
+    name: ClassVar[str] = ""
+    num_networks: ClassVar[int] = 1
+    exchange: ClassVar[bool] = False
+    selects: ClassVar[bool] = False
+    tasks: ClassVar[tuple[str, ...]] = (CLASSIFICATION, REGRESSION)
+    #: True when the score needs per-sample parameter gradients (no BatchNorm allowed)
+    per_sample_gradients: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        model_fn: Callable[[], nn.Module],
+        optimizer_fn: Callable,
+        task: str = CLASSIFICATION,
+        epsilon: Optional[float] = 0.0,
+        num_gradual: int = 10,
+        exponent: float = 1.0,
+        networks: Optional[int] = None,
+        reforward: bool = False,
+        double_divide: bool = False,
+    ):
+        if task not in self.tasks:
+            raise ConfigError(
+                f"algorithm={self.name} does not support {task} (it works for: {', '.join(self.tasks)}); "
+                f"pick another algorithm for this dataset",
+                "algorithm.name",
+            )
+        self.task = task
+        self.epsilon = check_epsilon(epsilon)
+        if int(num_gradual) < 0:
+            raise ConfigValueError(f"num_gradual must be >= 0, got {num_gradual}", "num_gradual")
+        self.num_gradual = int(num_gradual)
+        self.exponent = float(exponent)
+        if self.exponent <= 0:
+            raise ConfigValueError(f"exponent must be > 0, got {exponent}", "exponent")
+        count = self.num_networks if networks is None else int(networks)
+        if count < self.num_networks or count < 1 or (self.exchange and count != 2):
+            raise ConfigValueError(
+                f"networks={count} is not possible for {self.name} (it trains "
+                f"{'exactly 2' if self.exchange else f'at least {self.num_networks}'})",
+                "networks",
+            )
+        self.reforward = bool(reforward)
+        self.double_divide = bool(double_divide)
+        self.networks = nn.ModuleList(model_fn() for _ in range(count))
+        self.optimizers = [optimizer_fn(net.parameters()) for net in self.networks]
+
+    # ------------------------------------------------------------------ schedule
+    def epsilon_at(self, epoch: int) -> float:
+        """Drop fraction for 0-based ``epoch`` (0 for methods that do not select)."""
+        if not self.selects:
+            return 0.0
+        return epsilon_schedule(epoch, self.epsilon, self.num_gradual, self.exponent)
+
+    # ------------------------------------------------------------------ hooks
+    def score(self, i: int, output: Tensor, target: Tensor, losses: Tensor) -> Tensor:
+        """Per-sample score of network ``i`` (lower = more trusted), shape ``(N,)``."""
+        raise NotImplementedError
+
+    def objective(self, i: int, output: Tensor, target: Tensor, losses: Tensor, idx: Optional[Tensor]) -> Tensor:
+        """Loss network ``i`` steps on: the mean per-sample loss over ``idx`` (all if None)."""
+        return losses.mean() if idx is None else losses.index_select(0, idx).mean()
+
+    # ------------------------------------------------------------------ step
+    def forward(self, i: int, x: Tensor) -> Tensor:
+        """Output of network ``i`` on the batch (override to attach hooks, e.g. for PRL-G)."""
+        return self.networks[i](x)
+
+    def select(self, outputs: list[Tensor], losses: list[Tensor], x: Tensor, y: Tensor, k: int) -> list[Optional[Tensor]]:
+        """Per network, the ``k`` batch positions it keeps (lowest :meth:`score` first)."""
+        return [select_lowest(self.score(i, out, y, ls).detach(), k) for i, (out, ls) in enumerate(zip(outputs, losses))]
+
+    def update(self, i: int, output: Tensor, losses: Tensor, x: Tensor, y: Tensor, idx: Optional[Tensor], k: int) -> Tensor:
+        """Step network ``i`` on the samples ``idx`` (all if None); returns the detached loss."""
+        if self.reforward and idx is not None:
+            out = self.networks[i](x.index_select(0, idx))
+            yi = y.index_select(0, idx)
+            loss = self.objective(i, out, yi, per_sample_loss(out, yi, self.task), None)
+        else:
+            loss = self.objective(i, output, y, losses, idx)
+        if self.double_divide:
+            loss = loss / k
+        opt = self.optimizers[i]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    def train_step(self, x: Tensor, y: Tensor, epsilon: float) -> dict:
+        """One update of every network on the batch ``(x, y)`` with drop fraction ``epsilon``."""
+        outputs = [self.forward(i, x) for i in range(len(self.networks))]
+        losses = [per_sample_loss(out, y, self.task) for out in outputs]
+        n = x.shape[0]
+        k = num_kept(n, epsilon) if self.selects else n
+        picks: list[Optional[Tensor]] = self.select(outputs, losses, x, y, k) if k < n else [None] * len(outputs)
+        updates = picks[::-1] if self.exchange else picks
+        step_losses = [self.update(i, outputs[i], losses[i], x, y, idx, k) for i, idx in enumerate(updates)]
+        return {"loss": torch.stack(step_losses), "kept": picks}
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return {
+            "networks": [net.state_dict() for net in self.networks],
+            "optimizers": [opt.state_dict() for opt in self.optimizers],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for net, s in zip(self.networks, state["networks"]):
+            net.load_state_dict(s)
+        for opt, s in zip(self.optimizers, state["optimizers"]):
+            opt.load_state_dict(s)
+
+    def train(self, mode: bool = True) -> "Algorithm":
+        self.networks.train(mode)
+        return self
+
+    def eval(self) -> "Algorithm":
+        return self.train(False)
+
+
+def check_epsilon(epsilon) -> float:
+    if epsilon is None:
+        return 0.0
+    try:
+        value = float(epsilon)
+    except (TypeError, ValueError):
+        raise ConfigValueError(f"epsilon must be a number in [0, 1), got {epsilon!r}", "epsilon") from None
+    if not 0.0 <= value < 1.0:
+        raise ConfigValueError(f"epsilon must be in [0, 1), got {value}", "epsilon")
+    return value
+
+

@@ -1,0 +1,91 @@
+"""The Hydra entry point behind ``run.py``: error reporting and multirun semantics.
+
+* Bad input (:class:`~prl.errors.ConfigError`): a single run prints one paragraph to stderr,
+  exits with status 2 and removes the run directory Hydra had just created (nothing is left
+  that could pass for a run).  Inside a multirun the job is recorded as failed in its
+  directory (``summary.json`` with ``status: failed``) and the other jobs still run.
+* A run stopped by SIGTERM/SIGINT exits with 128 + the signal number; a diverged run with 1.
+* ``resume=<run_dir>`` on the command line reruns that directory's overrides into it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sys
+from typing import Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from prl import config as _schema  # noqa: F401  (registers prl_schema in the ConfigStore)
+from prl import io
+from prl.errors import ConfigError
+
+log = logging.getLogger("prl")
+
+
+def _is_fresh(run_dir: str) -> bool:
+    """True when ``run_dir`` holds nothing but what Hydra writes before the job starts."""
+    try:
+        entries = os.listdir(run_dir)
+    except OSError:
+        return False
+    return all(e == ".hydra" or e.endswith(".log") for e in entries)
+
+
+def main(cfg: DictConfig) -> Optional[float]:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from prl.train import PRIMARY, train
+
+    hc = HydraConfig.get()
+    run_dir = hc.runtime.output_dir
+    multirun = hc.mode == RunMode.MULTIRUN
+    try:
+        summary = train(cfg, run_dir, choices=dict(hc.runtime.choices))
+    except ConfigError as exc:
+        message = f"Config error: {exc}"
+        if multirun:
+            log.error(message)
+            if _is_fresh(run_dir):
+                io.write_json(os.path.join(run_dir, io.SUMMARY),
+                              {"status": "failed", "error": message, "choices": dict(hc.runtime.choices)})
+            raise
+        if _is_fresh(run_dir):
+            logging.shutdown()
+            shutil.rmtree(run_dir, ignore_errors=True)
+        print(message, file=sys.stderr)
+        sys.exit(2)
+    status = summary.get("status")
+    if status == "interrupted" and not multirun:
+        sys.exit(128 + int(getattr(signal, summary.get("signal", "SIGINT"), signal.SIGINT)))
+    if status == "diverged":
+        message = (f"Training diverged (non-finite loss) after epoch {summary.get('epochs_completed')}; the last good "
+                   f"checkpoint is kept in {run_dir}. Lower optimizer.lr or check the data.")
+        if not multirun:
+            print(message, file=sys.stderr)
+            sys.exit(1)
+        raise RuntimeError(message)
+    key = PRIMARY.get(summary.get("task", "classification"), PRIMARY["classification"])[0]
+    return summary.get(f"{key}_final")
+
+
+def expand_resume(argv: list[str]) -> list[str]:
+    """``resume=DIR`` -> DIR's saved overrides + ``hydra.run.dir=DIR`` (+ the user's others)."""
+    given = [a for a in argv[1:] if a.startswith("resume=")]
+    if not given:
+        return argv
+    run_dir = given[-1].split("=", 1)[1]
+    saved = os.path.join(run_dir, ".hydra", "overrides.yaml")
+    if not os.path.isfile(saved):
+        print(f"Config error: resume={run_dir} is not a run directory (no {saved}); pass the directory a run "
+              f"wrote into (outputs/<date>/<time> or multirun/<date>/<time>/<job>)", file=sys.stderr)
+        sys.exit(2)
+    old = [o for o in OmegaConf.load(saved) if not str(o).startswith(("hydra.run.dir=", "resume="))]
+    new = [a for a in argv[1:] if not a.startswith("resume=")]
+    keys = {a.split("=", 1)[0].lstrip("+~") for a in new}
+    merged = [o for o in old if str(o).split("=", 1)[0].lstrip("+~") not in keys] + new
+    return [argv[0]] + merged + [f"hydra.run.dir={run_dir}", f"resume={run_dir}"]

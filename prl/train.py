@@ -1,0 +1,538 @@
+"""The training loop: setup (all checks, nothing written), then epochs, then a summary.
+
+Outputs in the run directory (Hydra's ``hydra.run.dir`` / the job dir of a multirun):
+
+``metrics.jsonl``   one line per epoch (1-based ``epoch``): ``epsilon``, ``train_loss``,
+                    ``test_accuracy`` (mean over networks, top-1 %, all test samples) and
+                    ``test_accuracy_net{i}``, ``label_precision`` / ``label_recall`` (% of the
+                    kept samples that are clean / % of the clean samples seen that were kept;
+                    mean over networks, and per network), ``seconds``, ``samples_per_s``.
+``summary.json``    ``status`` (completed | interrupted | diverged | failed), the primary
+                    metric after the last epoch (``*_final``), at its best epoch (``*_best``)
+                    and averaged over the last 10 epochs (``*_last10_mean``), realised noise
+                    rate, epsilon and whether it was the true noise rate, wall time.
+``labels.npz``      ``clean`` and ``noisy`` training targets, in dataset order.
+``config.yaml``     the resolved config.
+``checkpoint.pt``   networks, optimizers, schedulers, epoch, RNG and data-order state:
+                    re-running into the same directory continues from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from prl import io
+from prl.algorithms import Algorithm
+from prl.algorithms import get as get_algorithm
+from prl.config import build, check
+from prl.data import BatchIterator, Data
+from prl.errors import ConfigError
+from prl.models import has_batchnorm
+
+log = logging.getLogger("prl")
+
+#: primary test metric per task: (key, higher_is_better)
+PRIMARY = {"classification": ("test_accuracy", True), "regression": ("test_mse", False)}
+#: config keys that may differ between a checkpoint and the command that resumes it
+RESUMABLE_DIFFERENCES = ("force", "resume", "logger", "trainer.progress", "trainer.device", "trainer.threads")
+
+
+# ----------------------------------------------------------------------------- setup
+
+
+@dataclass
+class Run:
+    """Everything built before the first epoch."""
+
+    cfg: DictConfig
+    data: Data
+    noisy_y: torch.Tensor
+    clean_mask: torch.Tensor
+    algorithm: Algorithm
+    schedulers: list
+    loader: BatchIterator
+    test_loader: BatchIterator
+    generator: torch.Generator
+    device: torch.device
+    logger: Any
+    noise_info: dict
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name} but no CUDA device is available; use trainer.device=cpu or auto",
+                          "trainer.device")
+    return dev
+
+
+def corrupt(cfg: DictConfig, data: Data) -> tuple[np.ndarray, dict]:
+    """The noisy training targets and a description of the noise (realised rate included)."""
+    noise = build(cfg.noise, "noise")
+    if getattr(noise, "task", "classification") != data.task:
+        raise ConfigError(
+            f"noise={noise.__class__.__name__} corrupts {noise.task} targets, but dataset {data.name} is a "
+            f"{data.task} task; pick a {data.task} noise",
+            "noise",
+        )
+    clean = data.train_y.numpy()
+    try:
+        if data.task == "classification":
+            noisy = noise.apply(clean, data.num_classes, inputs=data.train_x)
+        else:
+            noisy = noise.apply(clean, inputs=data.train_x)
+    except ConfigError as exc:
+        raise exc.with_prefix("noise") from None
+    changed = noisy != clean if data.task == "classification" else np.any(
+        np.abs(noisy - clean).reshape(len(clean), -1) > 0, axis=1)
+    info = {**noise.describe(), "rate_realised": float(changed.mean()) if len(changed) else 0.0}
+    return noisy, info
+
+
+def setup(cfg: DictConfig) -> Run:
+    """Validate and build everything; raises :class:`ConfigError` on bad input, writes nothing."""
+    check(cfg)
+    t = cfg.trainer
+    device = resolve_device(t.device)
+    if t.threads:
+        torch.set_num_threads(int(t.threads))
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    algo_cls = get_algorithm(cfg.algorithm.name)
+    logger = build(cfg.logger, "logger")
+    build(cfg.noise, "noise")  # range checks before the (slow) data load
+
+    data: Data = build(cfg.dataset, "dataset")
+    noisy, noise_info = corrupt(cfg, data)
+    clean_mask = torch.from_numpy(np.asarray(noisy == data.train_y.numpy()).reshape(len(noisy), -1).all(axis=1))
+
+    seed_everything(int(cfg.seed))
+
+    def model_fn() -> torch.nn.Module:
+        net = build(cfg.model, "model", input_shape=data.input_shape, num_outputs=data.num_outputs)
+        return net.to(device, memory_format=torch.channels_last if t.channels_last else torch.preserve_format)
+
+    probe = model_fn()
+    if algo_cls.per_sample_gradients and has_batchnorm(probe):
+        raise ConfigError(
+            f"algorithm={cfg.algorithm.name} needs per-sample gradients, which BatchNorm makes ill-defined "
+            f"(it mixes the samples of a batch); use a GroupNorm model: model=resnet32-gn, model=cnn-small-gn, "
+            f"or model=mlp",
+            "model",
+        )
+    try:
+        with torch.no_grad():
+            probe.eval()(data.train_x[:2].to(device))
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"model does not fit the inputs of dataset {data.name} (one input is {tuple(data.input_shape)}): "
+            f"{str(exc).splitlines()[0]}",
+            "model",
+        ) from None
+    del probe
+    seed_everything(int(cfg.seed))  # the probe must not shift the initialisation
+
+    epsilon = cfg.algorithm.get("epsilon", None)
+    algo_kwargs = {}
+    if "epsilon" in cfg.algorithm and epsilon is None:
+        algo_kwargs["epsilon"] = noise_info["rate_realised"]  # no expected rate known (label file)
+    optimizer_fn = build(cfg.optimizer, "optimizer")
+    algorithm = _build_algorithm(cfg, algo_cls, model_fn, optimizer_fn, data.task, algo_kwargs)
+    scheduler_fn = build(cfg.scheduler, "scheduler")
+    schedulers = [s for s in (scheduler_fn(optimizer=opt) for opt in algorithm.optimizers) if s is not None]
+    if t.compile:
+        algorithm.networks = torch.nn.ModuleList(torch.compile(n) for n in algorithm.networks)
+
+    generator = torch.Generator().manual_seed(int(cfg.seed))
+    x, y = data.train_x.to(device), torch.as_tensor(noisy).to(device)
+    if t.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    loader = BatchIterator(x, y, t.batch_size, shuffle=True, drop_last=t.drop_last, generator=generator,
+                           max_steps=t.max_steps_per_epoch)
+    test_loader = BatchIterator(data.test_x.to(device), data.test_y.to(device), t.eval_batch_size, shuffle=False,
+                                drop_last=t.test_drop_last)
+    return Run(cfg, data, torch.as_tensor(noisy), clean_mask.to(device), algorithm, schedulers, loader,
+               test_loader, generator, device, logger, noise_info)
+
+
+def _build_algorithm(cfg, algo_cls, model_fn, optimizer_fn, task, extra) -> Algorithm:
+    kwargs = {k: v for k, v in OmegaConf.to_container(cfg.algorithm, resolve=True).items() if k != "name"}
+    kwargs.update(extra)
+    try:
+        return algo_cls(model_fn=model_fn, optimizer_fn=optimizer_fn, task=task, **kwargs)
+    except ConfigError as exc:
+        raise exc.with_prefix("algorithm") from None
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@torch.inference_mode()
+def evaluate(networks, loader: BatchIterator, task: str) -> list[dict]:
+    """Test metrics of each network: top-1 accuracy in % (classification) or MSE / MAE per
+    output (regression), over every test sample (unless ``test_drop_last``)."""
+    was_training = [n.training for n in networks]
+    for n in networks:
+        n.eval()
+    totals = [torch.zeros(2, device=loader.x.device, dtype=torch.float64) for _ in networks]
+    count = 0
+    for x, y, _ in loader:
+        count += y.shape[0]
+        for i, net in enumerate(networks):
+            out = net(x).float()
+            if task == "classification":
+                totals[i][0] += (out.argmax(dim=1) == y).sum()
+            else:
+                diff = out - y.reshape(out.shape)
+                totals[i][0] += diff.pow(2).mean(dim=tuple(range(1, diff.dim())) or None).sum() if diff.dim() > 1 else diff.pow(2).sum()
+                totals[i][1] += diff.abs().mean(dim=tuple(range(1, diff.dim())) or None).sum() if diff.dim() > 1 else diff.abs().sum()
+    for n, mode in zip(networks, was_training):
+        n.train(mode)
+    out = []
+    for tot in totals:
+        tot = tot.tolist()
+        if task == "classification":
+            out.append({"test_accuracy": 100.0 * tot[0] / max(count, 1)})
+        else:
+            out.append({"test_mse": tot[0] / max(count, 1), "test_mae": tot[1] / max(count, 1)})
+    return out
+
+
+class EpochStats:
+    """Device-side sums over an epoch; one host sync in :meth:`result`."""
+
+    def __init__(self, num_networks: int, device: torch.device):
+        self.loss = torch.zeros(num_networks, device=device)
+        self.clean_kept = torch.zeros(num_networks, device=device)
+        self.clean_seen = torch.zeros((), device=device)
+        self.kept = [0] * num_networks
+        self.seen = 0
+        self.steps = 0
+
+    def add(self, out: dict, clean: torch.Tensor) -> None:
+        self.loss += out["loss"].float()
+        self.steps += 1
+        n = clean.shape[0]
+        self.seen += n
+        self.clean_seen += clean.sum()
+        for i, idx in enumerate(out["kept"]):
+            if idx is None:
+                self.clean_kept[i] += clean.sum()
+                self.kept[i] += n
+            else:
+                self.clean_kept[i] += clean.index_select(0, idx).sum()
+                self.kept[i] += idx.shape[0]
+
+    def result(self) -> dict:
+        loss = (self.loss / max(self.steps, 1)).tolist()
+        clean_kept = self.clean_kept.tolist()
+        clean_seen = float(self.clean_seen)
+        res: dict[str, Any] = {"train_loss": float(np.mean(loss))}
+        prec, rec = [], []
+        for i, (ck, k) in enumerate(zip(clean_kept, self.kept)):
+            prec.append(100.0 * ck / k if k else float("nan"))
+            rec.append(100.0 * ck / clean_seen if clean_seen else float("nan"))
+            res[f"train_loss_net{i + 1}"] = loss[i]
+        res["label_precision"] = float(np.mean(prec))
+        res["label_recall"] = float(np.mean(rec))
+        for i, (p, r) in enumerate(zip(prec, rec)):
+            res[f"label_precision_net{i + 1}"] = p
+            res[f"label_recall_net{i + 1}"] = r
+        res["kept_fraction"] = float(np.mean(self.kept)) / max(self.seen, 1)
+        return res
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str, run: Run, epoch: int, history: list[dict], config: dict) -> None:
+    algo = run.algorithm
+    state = {
+        "epoch": epoch,
+        "epsilon_next": algo.epsilon_at(epoch),
+        "algorithm": algo.state_dict(),
+        "schedulers": [s.state_dict() for s in run.schedulers],
+        "rng": _rng_state(),
+        "data_order": run.generator.get_state(),
+        "history": history,
+        "config": config,
+    }
+    io.atomic_write(path, lambda fh: torch.save(state, fh))
+
+
+def load_checkpoint(path: str) -> Optional[dict]:
+    if not os.path.isfile(path):
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ConfigError(f"checkpoint {path} cannot be read ({exc}); delete it or run with force=true") from None
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if any(key == r or key.startswith(r + ".") for r in RESUMABLE_DIFFERENCES):
+                continue
+            out += _differences(a.get(k), b.get(k), key)
+        return out
+    return [] if a == b else [f"{prefix}: {a!r} -> {b!r}"]
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+class StopFlag:
+    """Turns SIGTERM / SIGINT into a request to stop at the next step (second SIGINT: abort)."""
+
+    def __init__(self):
+        self.signum: Optional[int] = None
+        self._old: dict = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not in the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        log.warning("received %s: stopping after this step, the last checkpoint is kept",
+                    signal.Signals(signum).name)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled or not sys.stderr.isatty():
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def _summary(run: Run, history: list[dict], status: str, wall: float, config_choices: dict) -> dict:
+    key, higher = PRIMARY[run.data.task]
+    values = [h[key] for h in history]
+    summary: dict[str, Any] = {"status": status, "epochs_completed": len(history), "epochs": int(run.cfg.trainer.epochs)}
+    if values:
+        best_i = int(np.argmax(values) if higher else np.argmin(values))
+        summary.update({
+            f"{key}_final": values[-1],
+            f"{key}_best": values[best_i],
+            f"{key}_best_epoch": history[best_i]["epoch"],
+            f"{key}_last10_mean": float(np.mean(values[-10:])),
+            "label_precision_final": history[-1]["label_precision"],
+            "label_precision_last10_mean": float(np.mean([h["label_precision"] for h in history[-10:]])),
+        })
+        if run.data.task == "regression":
+            summary["test_mae_final"] = history[-1]["test_mae"]
+    algo = run.algorithm
+    summary.update({
+        "protocol": {
+            f"{key}_final": f"mean over the {len(algo.networks)} network(s) after the last completed epoch",
+            f"{key}_best": "best epoch of that mean (optimistic: selected on the test set)",
+            f"{key}_last10_mean": "mean of that mean over the last 10 epochs (or fewer, if fewer ran)",
+            "test set": "every test sample" if not run.cfg.trainer.test_drop_last else "last incomplete batch dropped",
+        },
+        "noise_rate_expected": run.noise_info.get("rate"),
+        "noise_rate_realised": run.noise_info["rate_realised"],
+        "epsilon": algo.epsilon if algo.selects else 0.0,
+        "epsilon_is_noise_rate": bool(algo.selects and run.noise_info.get("rate") is not None
+                                      and math.isclose(algo.epsilon, run.noise_info["rate"])),
+        "wall_time_s": wall,
+        "task": run.data.task,
+        "dataset": run.data.name,
+        "choices": config_choices,
+        "algorithm": run.cfg.algorithm.name,
+        "noise": run.noise_info,
+        "seed": int(run.cfg.seed),
+        "networks": len(algo.networks),
+        "device": str(run.device),
+    })
+    if history:
+        summary["samples_per_s"] = float(np.mean([h["samples_per_s"] for h in history]))
+    return summary
+
+
+def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict:
+    """Run (or resume, or skip if complete) one experiment into ``run_dir``; returns the summary.
+
+    Raises :class:`ConfigError` before anything is written when the input is bad.
+    """
+    choices = dict(choices or {})
+    config = OmegaConf.to_container(cfg, resolve=True)
+    paths = {name: os.path.join(run_dir, name) for name in (io.METRICS, io.SUMMARY, io.LABELS, io.CHECKPOINT, io.CONFIG)}
+    previous = io.read_json(paths[io.SUMMARY])
+    ckpt = None
+    if not cfg.force and (previous or os.path.exists(paths[io.CHECKPOINT])) and os.path.exists(paths[io.CONFIG]):
+        diff = _differences(OmegaConf.to_container(OmegaConf.load(paths[io.CONFIG])), config)
+        if diff:
+            raise ConfigError(
+                f"{run_dir} holds a run with a different config ({'; '.join(diff[:3])}); rerun it with the "
+                f"same settings, choose another hydra.run.dir, or add force=true to start over", "resume")
+        if previous and previous.get("status") == "completed":
+            log.info("%s already holds a completed run (add force=true to retrain); skipping", run_dir)
+            return previous
+        ckpt = load_checkpoint(paths[io.CHECKPOINT])
+
+    run = setup(cfg)  # every check; nothing written before this returns
+
+    history: list[dict] = []
+    start = 0
+    if ckpt is not None:
+        run.algorithm.load_state_dict(ckpt["algorithm"])
+        for s, state in zip(run.schedulers, ckpt["schedulers"]):
+            s.load_state_dict(state)
+        _set_rng_state(ckpt["rng"])
+        run.generator.set_state(ckpt["data_order"])
+        history = list(ckpt["history"])
+        start = int(ckpt["epoch"])
+        log.info("resuming %s from epoch %d", run_dir, start)
+    else:
+        for name in (io.METRICS, io.SUMMARY, io.CHECKPOINT):
+            if os.path.exists(paths[name]):
+                os.unlink(paths[name])
+    io.write_jsonl(paths[io.METRICS], history)  # drops epochs logged after the checkpoint
+    io.write_text(paths[io.CONFIG], OmegaConf.to_yaml(cfg, resolve=True))
+    io.write_npz(paths[io.LABELS], clean=run.data.train_y.numpy(), noisy=run.noisy_y.numpy())
+
+    cfg_t = cfg.trainer
+    name = "-".join(str(choices.get(g, "")) for g in ("dataset", "noise", "algorithm")) + f"-s{cfg.seed}"
+    tags = [f"{g}={choices[g]}" for g in ("dataset", "noise", "algorithm", "model") if g in choices] + [f"seed={cfg.seed}"]
+    status, error, t_start = "completed", None, time.perf_counter()
+    wall_before = float(previous.get("wall_time_s", 0.0)) if (ckpt is not None and previous) else 0.0
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                if cfg_t.precision == "bf16" and run.device.type == "cuda" else contextlib.nullcontext())
+    run.logger.start(config, run_dir, name, _default_group(run_dir, choices), tags)
+    try:
+        with StopFlag() as stop:
+            for epoch in range(start, int(cfg_t.epochs)):
+                t0 = time.perf_counter()
+                eps = run.algorithm.epsilon_at(epoch)
+                run.algorithm.train()
+                stats = EpochStats(len(run.algorithm.networks), run.device)
+                desc = f"epoch {epoch + 1}/{cfg_t.epochs}"
+                for x, y, idx in _progress(run.loader, len(run.loader), desc, cfg_t.progress):
+                    with autocast:
+                        out = run.algorithm.train_step(x, y, eps)
+                    stats.add(out, run.clean_mask.index_select(0, idx))
+                    if stop.signum is not None:
+                        break
+                if stop.signum is not None:
+                    status = "interrupted"
+                    break
+                train_time = time.perf_counter() - t0
+                record = {"epoch": epoch + 1, "epsilon": eps, **stats.result()}
+                if not math.isfinite(record["train_loss"]):
+                    status = "diverged"
+                    log.error("epoch %d: training loss is %s; stopping (the last good checkpoint is kept)",
+                              epoch + 1, record["train_loss"])
+                    break
+                for s in run.schedulers:
+                    s.step()
+                tests = evaluate(run.algorithm.networks, run.test_loader, run.data.task)
+                for key in tests[0]:
+                    record[key] = float(np.mean([t[key] for t in tests]))
+                    for i, t in enumerate(tests):
+                        record[f"{key}_net{i + 1}"] = t[key]
+                record["lr"] = run.algorithm.optimizers[0].param_groups[0]["lr"]
+                record["seconds"] = time.perf_counter() - t0
+                record["samples_per_s"] = stats.seen / max(train_time, 1e-9)
+                history.append(record)
+                io.append_jsonl(paths[io.METRICS], record)
+                run.logger.log(record, step=epoch + 1)
+                log.info(_epoch_line(record, run.data.task))
+                if cfg_t.checkpoint:
+                    save_checkpoint(paths[io.CHECKPOINT], run, epoch + 1, history, config)
+    except BaseException as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, KeyboardInterrupt):
+            status = "interrupted"
+        summary = _summary(run, history, status, wall_before + time.perf_counter() - t_start, choices)
+        summary["error"] = error
+        summary["traceback"] = traceback.format_exc(limit=20)
+        io.write_json(paths[io.SUMMARY], summary)
+        run.logger.finish(exit_code=1)
+        raise
+    summary = _summary(run, history, status, wall_before + time.perf_counter() - t_start, choices)
+    if stop.signum is not None:
+        summary["signal"] = signal.Signals(stop.signum).name
+    io.write_json(paths[io.SUMMARY], summary)
+    run.logger.summary(summary)
+    run.logger.finish(exit_code=0 if status == "completed" else 1)
+    key = PRIMARY[run.data.task][0]
+    log.info("%s: %s_final=%s after %d epoch(s), %.1fs", status, key,
+             _fmt(summary.get(f"{key}_final")), len(history), summary["wall_time_s"])
+    return summary
+
+
+def _default_group(run_dir: str, choices: dict) -> Optional[str]:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            return os.path.relpath(hc.sweep.dir)
+    except Exception:
+        pass
+    return None
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def _epoch_line(r: dict, task: str) -> str:
+    metric = f"test_acc {r['test_accuracy']:.2f}%" if task == "classification" else f"test_mse {r['test_mse']:.4g}"
+    return (f"epoch {r['epoch']:3d} | eps {r['epsilon']:.3f} | loss {r['train_loss']:.4f} | {metric} | "
+            f"precision {r['label_precision']:.1f}% recall {r['label_recall']:.1f}% | {r['seconds']:.1f}s "
+            f"({r['samples_per_s']:.0f} samples/s)")
