@@ -196,7 +196,11 @@ def check(cfg: DictConfig) -> None:
         OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except Exception as exc:  # an unresolvable interpolation or a missing value
         key = getattr(exc, "full_key", None)
-        raise ConfigError(f"{key or 'config'}: {getattr(exc, 'msg', exc)}", key) from None
+        text = str(getattr(exc, "msg", exc)).splitlines()[0]
+        if text.startswith("Missing mandatory value"):
+            text = f"{key} must be set (it has no default here): add {key}=<value> to the command line"
+            raise ConfigError(text, key) from None
+        raise ConfigError(f"{key or 'config'}: {text}", key) from None
     for group in LEAF_GROUPS:
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or "_target_" not in node:

@@ -128,14 +128,19 @@ def small_loss(
 def epsilon_schedule(epoch: int, epsilon: float, num_gradual: int = 10, exponent: float = 1.0) -> float:
     """The drop fraction used in (0-based) ``epoch``.
 
-    A linear ramp from 0 at epoch 0 to ``epsilon`` at epoch ``num_gradual - 1`` (the
-    reference code's ``np.linspace(0, epsilon, num_gradual)``), then constant.  With
-    ``exponent`` c != 1 the ramp is ``epsilon * (t / (num_gradual - 1)) ** c`` (co-teaching's
-    R(T) with T^c).  ``num_gradual <= 1`` uses ``epsilon`` from the start.
+    A linear ramp from 0 at epoch 0 to ``epsilon`` at epoch ``num_gradual - 1``, then
+    constant: exactly the reference code's ``np.linspace(0, epsilon, num_gradual)`` (so
+    ``num_gradual=1`` gives 0 in epoch 0).  With ``exponent`` c != 1 the ramp is
+    ``epsilon * (t / (num_gradual - 1)) ** c`` (co-teaching's R(T) with T^c).
+    ``num_gradual=0`` uses ``epsilon`` from the start.
     """
-    if num_gradual <= 1 or epoch >= num_gradual - 1:
-        return float(epsilon)
     t = max(int(epoch), 0)
+    if num_gradual <= 0 or t >= num_gradual:
+        return float(epsilon)
+    if num_gradual == 1:
+        return 0.0
+    if t == num_gradual - 1:
+        return float(epsilon)
     if exponent == 1:
         # bit-identical to np.linspace(0, epsilon, num_gradual)[t]
         return float(t * (float(epsilon) / (num_gradual - 1)))
