@@ -46,6 +46,16 @@ class TrainerConfig:
 
 
 @dataclass
+class TrimConfig:
+    """Regression only: before training, remove (or clip) the training samples whose *observed*
+    (noisy) target lies beyond a quantile; see :class:`prl.regression.TailTrim`."""
+
+    quantile: Optional[float] = None  # e.g. 0.99; null: no trimming
+    mode: str = "remove"  # remove | clip
+    tails: str = "both"  # both | upper | lower
+
+
+@dataclass
 class Config:
     """The whole run.  Group nodes are validated against their targets' signatures."""
 
@@ -57,6 +67,7 @@ class Config:
     scheduler: Any = MISSING
     logger: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    trim: TrimConfig = field(default_factory=TrimConfig)
     seed: int = 0  # training seed: initialisation, data order, dropout (not the noise)
     deterministic: bool = False  # torch deterministic algorithms (GPU users; slower)
     force: bool = False  # retrain even if the run directory holds a completed run / checkpoint

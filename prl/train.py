@@ -11,7 +11,8 @@ Outputs in the run directory (Hydra's ``hydra.run.dir`` / the job dir of a multi
                     metric after the last epoch (``*_final``), at its best epoch (``*_best``)
                     and averaged over the last 10 epochs (``*_last10_mean``), realised noise
                     rate, epsilon and whether it was the true noise rate, wall time.
-``labels.npz``      ``clean`` and ``noisy`` training targets, in dataset order.
+``labels.npz``      ``clean`` and ``noisy`` training targets, in dataset order (after ``trim``,
+                    if it removed samples).
 ``config.yaml``     the resolved config.
 ``checkpoint.pt``   networks, optimizers, schedulers, epoch, RNG and data-order state:
                     re-running into the same directory continues from it.
@@ -42,6 +43,7 @@ from prl.config import build, check
 from prl.data import BatchIterator, Data
 from prl.errors import ConfigError
 from prl.models import has_batchnorm
+from prl.regression import TailTrim, trim_training_set
 
 log = logging.getLogger("prl")
 
@@ -125,10 +127,16 @@ def setup(cfg: DictConfig) -> Run:
     algo_cls = get_algorithm(cfg.algorithm.name)
     logger = build(cfg.logger, "logger")
     build(cfg.noise, "noise")  # range checks before the (slow) data load
+    trim = _build_trim(cfg)
 
     data: Data = build(cfg.dataset, "dataset")
     noisy, noise_info = corrupt(cfg, data)
     clean_mask = torch.from_numpy(np.asarray(noisy == data.train_y.numpy()).reshape(len(noisy), -1).all(axis=1))
+    if trim.quantile is not None:  # after the clean mask: a clipped clean target stays clean
+        try:
+            data, noisy, clean_mask, noise_info["trim"] = trim_training_set(trim, data, noisy, clean_mask)
+        except ConfigError as exc:
+            raise exc.with_prefix("trim") from None
 
     seed_everything(int(cfg.seed))
 
@@ -177,6 +185,13 @@ def setup(cfg: DictConfig) -> Run:
                                 drop_last=t.test_drop_last)
     return Run(cfg, data, torch.as_tensor(noisy), clean_mask.to(device), algorithm, schedulers, loader,
                test_loader, generator, device, logger, noise_info)
+
+
+def _build_trim(cfg: DictConfig) -> TailTrim:
+    try:
+        return TailTrim(**OmegaConf.to_container(cfg.trim, resolve=True))
+    except ConfigError as exc:
+        raise exc.with_prefix("trim") from None
 
 
 def _build_algorithm(cfg, algo_cls, model_fn, optimizer_fn, task, extra) -> Algorithm:
@@ -376,7 +391,7 @@ def _summary(run: Run, history: list[dict], status: str, wall: float, config_cho
             summary["test_mae_final"] = history[-1]["test_mae"]
     algo = run.algorithm
     summary.update({
-        "protocol": {
+        "definitions": {
             f"{key}_final": f"mean over the {len(algo.networks)} network(s) after the last completed epoch",
             f"{key}_best": "best epoch of that mean (optimistic: selected on the test set)",
             f"{key}_last10_mean": "mean of that mean over the last 10 epochs (or fewer, if fewer ran)",
