@@ -17,7 +17,7 @@ METRIC_KEYS = {"epoch", "epsilon", "train_loss", "test_accuracy", "test_accuracy
                "samples_per_s"}
 SUMMARY_KEYS = {"status", "test_accuracy_final", "test_accuracy_best", "test_accuracy_last10_mean",
                 "noise_rate_realised", "noise_rate_expected", "wall_time_s", "epsilon", "epsilon_is_noise_rate",
-                "protocol", "choices", "seed", "algorithm", "dataset"}
+                "definitions", "choices", "seed", "algorithm", "dataset"}
 
 
 def test_cli_run_writes_every_output(tmp_path):

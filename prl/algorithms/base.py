@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, ClassVar, Optional
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
@@ -73,7 +74,27 @@ class Algorithm:
         networks: Optional[int] = None,
         reforward: bool = False,
         double_divide: bool = False,
+        logging_forward: bool = False,
+        mixup_alpha: float = 0.0,
     ):
+        """Common settings (every key of ``conf/algorithm/*.yaml`` but ``name``).
+
+        * ``epsilon``: fraction dropped per batch once the ramp is over (``None``: 0 here; the
+          runner passes the realised noise rate when no expected rate is known).
+        * ``num_gradual``, ``exponent``: the ramp (:func:`prl.losses.epsilon_schedule`).
+        * ``networks``: how many networks to train (default: the method's own count); 2 for a
+          one-network method trains two independent copies and reports their mean.
+        * ``reforward`` (selection methods): re-run each network on its kept subset and step on
+          that output, as the reference code does for the PRL family (BatchNorm statistics
+          then come from the kept samples only; one more forward per network).
+        * ``double_divide`` (selection methods): divide the kept mean loss by the kept count
+          once more, a quirk of the reference code (a smaller effective learning rate).
+        * ``logging_forward``: an extra no-grad forward of every network in training mode
+          before the step, as the reference code runs to log training accuracy (it updates
+          BatchNorm running statistics and draws dropout masks once more).
+        * ``mixup_alpha`` > 0: step on mixup (Zhang et al. 2018, ``lam ~ Beta(a, a)``) of the
+          kept samples instead of their plain loss (one more forward per network).
+        """
         if task not in self.tasks:
             raise ConfigError(
                 f"algorithm={self.name} does not support {task} (it works for: {', '.join(self.tasks)}); "
@@ -97,6 +118,10 @@ class Algorithm:
             )
         self.reforward = bool(reforward)
         self.double_divide = bool(double_divide)
+        self.logging_forward = bool(logging_forward)
+        if float(mixup_alpha) < 0:
+            raise ConfigValueError(f"mixup_alpha must be >= 0 (0 = off), got {mixup_alpha}", "mixup_alpha")
+        self.mixup_alpha = float(mixup_alpha)
         self.networks = nn.ModuleList(model_fn() for _ in range(count))
         self.optimizers = [optimizer_fn(net.parameters()) for net in self.networks]
 
@@ -127,13 +152,15 @@ class Algorithm:
 
     def update(self, i: int, output: Tensor, losses: Tensor, x: Tensor, y: Tensor, idx: Optional[Tensor], k: int) -> Tensor:
         """Step network ``i`` on the samples ``idx`` (all if None); returns the detached loss."""
-        if self.reforward and idx is not None:
-            out = self.networks[i](x.index_select(0, idx))
-            yi = y.index_select(0, idx)
+        if self.mixup_alpha > 0:
+            loss = self.mixup_loss(i, x, y, idx)
+        elif self.reforward and self.selects:
+            xi, yi = (x, y) if idx is None else (x.index_select(0, idx), y.index_select(0, idx))
+            out = self.networks[i](xi)
             loss = self.objective(i, out, yi, per_sample_loss(out, yi, self.task), None)
         else:
             loss = self.objective(i, output, y, losses, idx)
-        if self.double_divide:
+        if self.double_divide and self.selects:
             loss = loss / k
         opt = self.optimizers[i]
         opt.zero_grad(set_to_none=True)
@@ -141,8 +168,23 @@ class Algorithm:
         opt.step()
         return loss.detach()
 
+    def mixup_loss(self, i: int, x: Tensor, y: Tensor, idx: Optional[Tensor]) -> Tensor:
+        """Mixup of the kept samples: ``lam * L(f(x_mix), y) + (1 - lam) * L(f(x_mix), y[perm])``
+        with ``x_mix = lam * x + (1 - lam) * x[perm]`` (for MSE the gradient equals that of the
+        mixed target).  ``lam`` comes from numpy's global RNG, ``perm`` from torch's."""
+        xi, yi = (x, y) if idx is None else (x.index_select(0, idx), y.index_select(0, idx))
+        lam = float(np.random.beta(self.mixup_alpha, self.mixup_alpha))
+        perm = torch.randperm(xi.shape[0], device=xi.device)
+        out = self.networks[i](lam * xi + (1.0 - lam) * xi.index_select(0, perm))
+        return (lam * per_sample_loss(out, yi, self.task).mean()
+                + (1.0 - lam) * per_sample_loss(out, yi.index_select(0, perm), self.task).mean())
+
     def train_step(self, x: Tensor, y: Tensor, epsilon: float) -> dict:
         """One update of every network on the batch ``(x, y)`` with drop fraction ``epsilon``."""
+        if self.logging_forward:
+            with torch.no_grad():
+                for net in self.networks:
+                    net(x)
         outputs = [self.forward(i, x) for i in range(len(self.networks))]
         losses = [per_sample_loss(out, y, self.task) for out in outputs]
         n = x.shape[0]

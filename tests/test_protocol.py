@@ -1,0 +1,147 @@
+"""protocol=faithful: each reference-code quirk is its own switch; each changes what it claims
+and nothing else."""
+
+import copy
+
+import pytest
+import torch
+
+from prl import algorithms
+from prl.data import BatchIterator
+from prl.models import CNN9, MLP, SmallCNN
+from prl.train import evaluate, train
+
+from .conftest import compose
+
+
+def make(name, model_fn, lr=0.1, **kw):
+    torch.manual_seed(0)
+    return algorithms.get(name)(model_fn=model_fn, optimizer_fn=lambda p: torch.optim.SGD(p, lr=lr), **kw)
+
+
+def bn_net():
+    return SmallCNN((1, 8, 8), 10, padding=2)
+
+
+def plain_net():
+    return MLP((1, 8, 8), 10, hidden=(32,))
+
+
+def batch(n=60):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def params(algo):
+    return [p.detach().clone() for p in algo.networks.parameters()]
+
+
+def buffers(algo):
+    return [b.detach().clone() for b in algo.networks.buffers() if b.dtype.is_floating_point]
+
+
+def count_forwards(algo):
+    calls = []
+    for net in algo.networks:
+        net.register_forward_hook(lambda *a: calls.append(1))
+    return calls
+
+
+def step(algo, eps=0.3):
+    x, y = batch()
+    return algo.train_step(x, y, eps)
+
+
+def same(a, b):
+    return all(torch.allclose(u, v, rtol=1e-6, atol=1e-7) for u, v in zip(a, b))
+
+
+def test_reforward_adds_one_forward_and_changes_batchnorm_only():
+    base, ref = make("prl-l", bn_net, epsilon=0.3), make("prl-l", bn_net, epsilon=0.3, reforward=True)
+    calls_base, calls_ref = count_forwards(base), count_forwards(ref)
+    step(base), step(ref)
+    assert len(calls_base) == 1 and len(calls_ref) == 2
+    assert not same(buffers(base), buffers(ref))  # running statistics now come from the kept subset
+    # without BatchNorm or dropout the re-forward gives the same output, so the same update
+    a, b = make("prl-l", plain_net, epsilon=0.3), make("prl-l", plain_net, epsilon=0.3, reforward=True)
+    step(a), step(b)
+    assert same(params(a), params(b))
+
+
+def test_double_divide_scales_the_step_by_one_over_kept_count():
+    a, b = make("co-prl-l", plain_net, epsilon=0.3), make("co-prl-l", plain_net, epsilon=0.3, double_divide=True)
+    start = params(a)
+    out_a, out_b = step(a), step(b)
+    k = int((1 - 0.3) * 60)
+    torch.testing.assert_close(out_b["loss"], out_a["loss"] / k)
+    for p0, pa, pb in zip(start, params(a), params(b)):
+        torch.testing.assert_close(pb - p0, (pa - p0) / k, rtol=1e-4, atol=1e-8)
+    # methods that do not select are untouched (the reference divides selection losses only)
+    c, d = make("standard", plain_net), make("standard", plain_net, double_divide=True)
+    step(c), step(d)
+    assert same(params(c), params(d))
+
+
+def test_logging_forward_touches_batchnorm_statistics_only():
+    a, b = make("prl-l", bn_net, epsilon=0.3), make("prl-l", bn_net, epsilon=0.3, logging_forward=True)
+    calls = count_forwards(b)
+    step(a), step(b)
+    assert len(calls) == 2
+    assert same(params(a), params(b))
+    assert not same(buffers(a), buffers(b))
+
+
+def test_two_networks_for_a_one_network_method():
+    algo = make("spl", plain_net, epsilon=0.3, networks=2)
+    assert len(algo.networks) == 2
+    out = step(algo)
+    assert len(out["kept"]) == 2 and out["loss"].shape == (2,)
+    with pytest.raises(Exception, match="networks=3"):
+        make("co-teaching", plain_net, networks=3)
+
+
+def test_test_dropout_keeps_dropout_on_in_eval_mode():
+    x = torch.randn(4, 1, 28, 28)
+    torch.manual_seed(0)
+    fixed = CNN9((1, 28, 28), 10).eval()
+    assert torch.equal(fixed(x), fixed(x))
+    quirk = CNN9((1, 28, 28), 10, test_dropout=True).eval()
+    assert not torch.equal(quirk(x), quirk(x))
+
+
+class Constant(torch.nn.Module):
+    """Predicts class 0 for everything."""
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot(torch.zeros(x.shape[0], dtype=torch.long), 10).float()
+
+
+def test_test_drop_last_ignores_the_tail_of_the_test_set():
+    y = torch.tensor([1] * 8 + [0] * 2)  # the last (incomplete) batch holds the two correct ones
+    x = torch.zeros(10, 1)
+    every = evaluate([Constant()], BatchIterator(x, y, 4, shuffle=False), "classification")
+    dropped = evaluate([Constant()], BatchIterator(x, y, 4, shuffle=False, drop_last=True), "classification")
+    assert every[0]["test_accuracy"] == pytest.approx(20.0) and dropped[0]["test_accuracy"] == 0.0
+
+
+def test_faithful_preset_composes_every_switch():
+    cfg = compose("protocol=faithful", "algorithm=co-prl-l", "model=cnn9", "seed=7")
+    a, t = cfg.algorithm, cfg.trainer
+    assert (a.reforward, a.double_divide, a.logging_forward, a.networks) == (True, True, True, 2)
+    assert (t.epochs, t.batch_size, t.drop_last, t.max_steps_per_epoch, t.test_drop_last) == (50, 128, True, 401, True)
+    assert cfg.model.test_dropout is True and cfg.noise.seed == 0 and cfg.seed == 7
+    assert cfg.optimizer._target_ == "prl.optim.adam" and cfg.optimizer.lr == 0.001
+    assert cfg.scheduler._target_ == "prl.optim.constant"
+    co = compose("protocol=faithful", "algorithm=co-teaching").algorithm
+    assert "reforward" not in co and "logging_forward" not in co and co.double_divide
+    default = compose("algorithm=co-prl-l", "model=cnn9")
+    assert "reforward" not in default.algorithm and default.model.test_dropout is False
+    assert default.trainer.test_drop_last is False and default.trainer.drop_last is False
+
+
+def test_faithful_run_end_to_end(tmp_path):
+    cfg = compose("protocol=faithful", "dataset=digits", "logger=none", "trainer.epochs=2",
+                  "trainer.progress=false", "trainer.max_steps_per_epoch=5", "algorithm=standard")
+    summary = train(cfg, str(tmp_path))
+    assert summary["status"] == "completed" and summary["networks"] == 2
+    assert "last incomplete batch dropped" in summary["definitions"]["test set"]
