@@ -472,6 +472,7 @@ def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict
             for epoch in range(start, int(cfg_t.epochs)):
                 t0 = time.perf_counter()
                 eps = run.algorithm.epsilon_at(epoch)
+                run.algorithm.start_epoch(epoch)
                 run.algorithm.train()
                 stats = EpochStats(len(run.algorithm.networks), run.device)
                 desc = f"epoch {epoch + 1}/{cfg_t.epochs}"

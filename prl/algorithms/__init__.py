@@ -35,5 +35,7 @@ count once more, another quirk of the reference code.  Both are off by default.
 
 from prl.algorithms.base import REGISTRY, Algorithm, available, get, register  # noqa: F401
 from prl.algorithms import selection  # noqa: F401,E402  (registers the classes)
+from prl.algorithms import coteaching_plus  # noqa: F401,E402
+from prl.algorithms import jocor  # noqa: F401,E402
 
 __all__ = ["REGISTRY", "Algorithm", "available", "get", "register"]

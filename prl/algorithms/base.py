@@ -132,6 +132,9 @@ class Algorithm:
             return 0.0
         return epsilon_schedule(epoch, self.epsilon, self.num_gradual, self.exponent)
 
+    def start_epoch(self, epoch: int) -> None:
+        """Called by the loop before the first step of (0-based) ``epoch``, also after a resume."""
+
     # ------------------------------------------------------------------ hooks
     def score(self, i: int, output: Tensor, target: Tensor, losses: Tensor) -> Tensor:
         """Per-sample score of network ``i`` (lower = more trusted), shape ``(N,)``."""
