@@ -94,9 +94,11 @@ def corrupt(cfg: DictConfig, data: Data) -> tuple[np.ndarray, dict]:
     """The noisy training targets and a description of the noise (realised rate included)."""
     noise = build(cfg.noise, "noise")
     if getattr(noise, "task", "classification") != data.task:
+        options = ("the noise=target-* options" if data.task == "regression"
+                   else "noise=clean, symmetric, pairflip, asymmetric or labelfile")
         raise ConfigError(
             f"noise={noise.__class__.__name__} corrupts {noise.task} targets, but dataset {data.name} is a "
-            f"{data.task} task; pick a {data.task} noise",
+            f"{data.task} task; pick a {data.task} noise ({options})",
             "noise",
         )
     clean = data.train_y.numpy()
