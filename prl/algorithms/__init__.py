@@ -37,5 +37,6 @@ from prl.algorithms.base import REGISTRY, Algorithm, available, get, register  #
 from prl.algorithms import selection  # noqa: F401,E402  (registers the classes)
 from prl.algorithms import coteaching_plus  # noqa: F401,E402
 from prl.algorithms import jocor  # noqa: F401,E402
+from prl.algorithms import prlg  # noqa: F401,E402  (prl-g, co-prl-g)
 
 __all__ = ["REGISTRY", "Algorithm", "available", "get", "register"]
