@@ -5,18 +5,9 @@ The drop-in API works in any training loop, without Hydra::
     loss, kept = prl.prl_l_loss(logits, labels, epsilon=0.2)
     loss.backward()
 
-The experiment framework is ``run.py`` + ``conf/`` (Hydra); see the README.
+The experiment framework is ``run.py`` + ``conf/`` (Hydra); see the README.  The names below
+are imported on first use, so ``import prl.analysis`` does not load torch.
 """
-
-from prl.losses import (
-    epsilon_schedule,
-    loss_layer_grad_norm,
-    num_kept,
-    per_sample_loss,
-    prl_l_loss,
-    select_lowest,
-    small_loss,
-)
 
 __version__ = "0.1.0"
 
@@ -29,3 +20,15 @@ __all__ = [
     "select_lowest",
     "epsilon_schedule",
 ]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from prl import losses
+
+        return getattr(losses, name)
+    raise AttributeError(f"module 'prl' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -22,6 +22,9 @@ LABELS = "labels.npz"
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
 
+#: primary test metric per task: (key in metrics.jsonl, higher is better)
+PRIMARY = {"classification": ("test_accuracy", True), "regression": ("test_mse", False)}
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

@@ -4,7 +4,8 @@
   exits with status 2 and removes the run directory Hydra had just created (nothing is left
   that could pass for a run).  Inside a multirun the job is recorded as failed in its
   directory (``summary.json`` with ``status: failed``) and the other jobs still run.
-* A run stopped by SIGTERM/SIGINT exits with 128 + the signal number; a diverged run with 1.
+* A run stopped by SIGTERM/SIGINT exits with 128 + the signal number (inside a multirun this
+  stops the sweep too); a diverged run exits with 1.
 * ``resume=<run_dir>`` on the command line reruns that directory's overrides into it.
 """
 
@@ -39,7 +40,8 @@ def main(cfg: DictConfig) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from prl.train import PRIMARY, train
+    from prl.io import PRIMARY
+    from prl.train import train
 
     hc = HydraConfig.get()
     run_dir = hc.runtime.output_dir
@@ -59,9 +61,17 @@ def main(cfg: DictConfig) -> Optional[float]:
             shutil.rmtree(run_dir, ignore_errors=True)
         print(message, file=sys.stderr)
         sys.exit(2)
+    except Exception as exc:  # a crash before training wrote anything: still record the job
+        if multirun and _is_fresh(run_dir):
+            io.write_json(os.path.join(run_dir, io.SUMMARY), {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                                                              "choices": dict(hc.runtime.choices)})
+        raise
     status = summary.get("status")
-    if status == "interrupted" and not multirun:
-        sys.exit(128 + int(getattr(signal, summary.get("signal", "SIGINT"), signal.SIGINT)))
+    if status == "interrupted":
+        code = 128 + int(getattr(signal, summary.get("signal", "SIGINT"), signal.SIGINT))
+        # a SystemExit is not caught by Hydra's job runner, so it stops a sweep too; rerun the
+        # sweep with the same hydra.sweep.dir to continue
+        sys.exit(code)
     if status == "diverged":
         message = (f"Training diverged (non-finite loss) after epoch {summary.get('epochs_completed')}; the last good "
                    f"checkpoint is kept in {run_dir}. Lower optimizer.lr or check the data.")

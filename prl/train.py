@@ -37,6 +37,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from prl import io
+from prl.io import PRIMARY
 from prl.algorithms import Algorithm
 from prl.algorithms import get as get_algorithm
 from prl.config import build, check
@@ -47,8 +48,6 @@ from prl.regression import TailTrim, trim_training_set
 
 log = logging.getLogger("prl")
 
-#: primary test metric per task: (key, higher_is_better)
-PRIMARY = {"classification": ("test_accuracy", True), "regression": ("test_mse", False)}
 #: config keys that may differ between a checkpoint and the command that resumes it
 RESUMABLE_DIFFERENCES = ("force", "resume", "logger", "trainer.progress", "trainer.device", "trainer.threads")
 
@@ -185,6 +184,9 @@ def setup(cfg: DictConfig) -> Run:
                            max_steps=t.max_steps_per_epoch)
     test_loader = BatchIterator(data.test_x.to(device), data.test_y.to(device), t.eval_batch_size, shuffle=False,
                                 drop_last=t.test_drop_last)
+    if len(test_loader) == 0:
+        raise ConfigError(f"trainer.test_drop_last=true with trainer.eval_batch_size={t.eval_batch_size} drops all "
+                          f"{data.test_x.shape[0]} test samples; lower trainer.eval_batch_size", "trainer.test_drop_last")
     return Run(cfg, data, torch.as_tensor(noisy), clean_mask.to(device), algorithm, schedulers, loader,
                test_loader, generator, device, logger, noise_info)
 
@@ -463,7 +465,8 @@ def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict
 
     cfg_t = cfg.trainer
     name = "-".join(str(choices.get(g, "")) for g in ("dataset", "noise", "algorithm")) + f"-s{cfg.seed}"
-    tags = [f"{g}={choices[g]}" for g in ("dataset", "noise", "algorithm", "model") if g in choices] + [f"seed={cfg.seed}"]
+    tags = [f"{g}={choices[g]}" for g in ("dataset", "noise", "algorithm", "model", "experiment", "protocol")
+            if choices.get(g)] + [f"seed={cfg.seed}"]
     status, error, t_start = "completed", None, time.perf_counter()
     wall_before = float(previous.get("wall_time_s", 0.0)) if (ckpt is not None and previous) else 0.0
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
