@@ -128,7 +128,8 @@ def test_faithful_preset_composes_every_switch():
     cfg = compose("protocol=faithful", "algorithm=co-prl-l", "model=cnn9", "seed=7")
     a, t = cfg.algorithm, cfg.trainer
     assert (a.reforward, a.double_divide, a.logging_forward, a.networks) == (True, True, True, 2)
-    assert (t.epochs, t.batch_size, t.drop_last, t.max_steps_per_epoch, t.test_drop_last) == (50, 128, True, 401, True)
+    assert (t.epochs, t.batch_size, t.drop_last, t.max_steps_per_epoch, t.test_drop_last, t.eval_batch_size) == (
+        50, 128, True, 401, True, 128)
     assert cfg.model.test_dropout is True and cfg.noise.seed == 0 and cfg.seed == 7
     assert cfg.optimizer._target_ == "prl.optim.adam" and cfg.optimizer.lr == 0.001
     assert cfg.scheduler._target_ == "prl.optim.constant"
@@ -145,3 +146,11 @@ def test_faithful_run_end_to_end(tmp_path):
     summary = train(cfg, str(tmp_path))
     assert summary["status"] == "completed" and summary["networks"] == 2
     assert "last incomplete batch dropped" in summary["definitions"]["test set"]
+    assert summary["test_accuracy_final"] > 10  # 449 test digits: three full batches of 128 are scored
+
+
+def test_dropping_every_test_sample_is_refused(tmp_path):
+    cfg = compose("dataset=digits", "logger=none", "trainer.test_drop_last=true", "trainer.eval_batch_size=1000")
+    with pytest.raises(Exception, match="drops all 449 test samples"):
+        train(cfg, str(tmp_path))
+    assert not (tmp_path / "metrics.jsonl").exists()
