@@ -421,6 +421,69 @@ def _summary(run: Run, history: list[dict], status: str, wall: float, config_cho
     return summary
 
 
+def _previous_run(cfg: DictConfig, config: dict, paths: dict, run_dir: str) -> tuple[Optional[dict], Optional[dict]]:
+    """What ``run_dir`` already holds: ``(summary, checkpoint)``, both None for a fresh start.
+
+    A completed run comes back as its summary (to skip), an unfinished one as its checkpoint
+    (to resume); a run of another config is refused.  ``force=true`` ignores both.
+    """
+    previous = io.read_json(paths[io.SUMMARY])
+    if cfg.force or not (previous or os.path.exists(paths[io.CHECKPOINT])) or not os.path.exists(paths[io.CONFIG]):
+        return None, None
+    diff = _differences(OmegaConf.to_container(OmegaConf.load(paths[io.CONFIG])), config)
+    if diff:
+        raise ConfigError(
+            f"{run_dir} holds a run with a different config ({'; '.join(diff[:3])}); rerun it with the "
+            f"same settings, choose another hydra.run.dir, or add force=true to start over", "resume")
+    if previous and previous.get("status") == "completed":
+        return previous, None
+    return previous, load_checkpoint(paths[io.CHECKPOINT])
+
+
+def _restore(run: Run, ckpt: dict) -> tuple[list[dict], int]:
+    """Load a checkpoint into ``run``; returns the metric history and the next epoch."""
+    run.algorithm.load_state_dict(ckpt["algorithm"])
+    for s, state in zip(run.schedulers, ckpt["schedulers"]):
+        s.load_state_dict(state)
+    _set_rng_state(ckpt["rng"])
+    run.generator.set_state(ckpt["data_order"])
+    return list(ckpt["history"]), int(ckpt["epoch"])
+
+
+def run_epoch(run: Run, epoch: int, stop: "StopFlag") -> Optional[dict]:
+    """Train (0-based) ``epoch`` and evaluate; the epoch's metrics record, or None when a
+    signal asked to stop mid-epoch.  A non-finite training loss returns before evaluating."""
+    t0 = time.perf_counter()
+    algo, t = run.algorithm, run.cfg.trainer
+    eps = algo.epsilon_at(epoch)
+    algo.start_epoch(epoch)
+    algo.train()
+    stats = EpochStats(len(algo.networks), run.device)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if t.precision == "bf16" and run.device.type == "cuda"
+                else contextlib.nullcontext())
+    for x, y, idx in _progress(run.loader, len(run.loader), f"epoch {epoch + 1}/{t.epochs}", t.progress):
+        with autocast:
+            out = algo.train_step(x, y, eps)
+        stats.add(out, run.clean_mask.index_select(0, idx))
+        if stop.signum is not None:
+            return None
+    train_time = time.perf_counter() - t0
+    record = {"epoch": epoch + 1, "epsilon": eps, **stats.result()}
+    if not math.isfinite(record["train_loss"]):
+        return record
+    for s in run.schedulers:
+        s.step()
+    tests = evaluate(algo.networks, run.test_loader, run.data.task)
+    for key in tests[0]:
+        record[key] = float(np.mean([r[key] for r in tests]))
+        for i, r in enumerate(tests):
+            record[f"{key}_net{i + 1}"] = r[key]
+    record["lr"] = algo.optimizers[0].param_groups[0]["lr"]
+    record["seconds"] = time.perf_counter() - t0
+    record["samples_per_s"] = stats.seen / max(train_time, 1e-9)
+    return record
+
+
 def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict:
     """Run (or resume, or skip if complete) one experiment into ``run_dir``; returns the summary.
 
@@ -429,31 +492,17 @@ def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict
     choices = dict(choices or {})
     config = OmegaConf.to_container(cfg, resolve=True)
     paths = {name: os.path.join(run_dir, name) for name in (io.METRICS, io.SUMMARY, io.LABELS, io.CHECKPOINT, io.CONFIG)}
-    previous = io.read_json(paths[io.SUMMARY])
-    ckpt = None
-    if not cfg.force and (previous or os.path.exists(paths[io.CHECKPOINT])) and os.path.exists(paths[io.CONFIG]):
-        diff = _differences(OmegaConf.to_container(OmegaConf.load(paths[io.CONFIG])), config)
-        if diff:
-            raise ConfigError(
-                f"{run_dir} holds a run with a different config ({'; '.join(diff[:3])}); rerun it with the "
-                f"same settings, choose another hydra.run.dir, or add force=true to start over", "resume")
-        if previous and previous.get("status") == "completed":
-            log.info("%s already holds a completed run (add force=true to retrain); skipping", run_dir)
-            return previous
-        ckpt = load_checkpoint(paths[io.CHECKPOINT])
+    previous, ckpt = _previous_run(cfg, config, paths, run_dir)
+    if previous is not None and ckpt is None:
+        log.info("%s already holds a completed run (add force=true to retrain); skipping", run_dir)
+        return previous
 
     run = setup(cfg)  # every check; nothing written before this returns
 
-    history: list[dict] = []
-    start = 0
+    history, start, wall_before = [], 0, 0.0
     if ckpt is not None:
-        run.algorithm.load_state_dict(ckpt["algorithm"])
-        for s, state in zip(run.schedulers, ckpt["schedulers"]):
-            s.load_state_dict(state)
-        _set_rng_state(ckpt["rng"])
-        run.generator.set_state(ckpt["data_order"])
-        history = list(ckpt["history"])
-        start = int(ckpt["epoch"])
+        history, start = _restore(run, ckpt)
+        wall_before = float((previous or {}).get("wall_time_s", 0.0))
         log.info("resuming %s from epoch %d", run_dir, start)
     else:
         for name in (io.METRICS, io.SUMMARY, io.CHECKPOINT):
@@ -463,72 +512,42 @@ def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict
     io.write_text(paths[io.CONFIG], OmegaConf.to_yaml(cfg, resolve=True))
     io.write_npz(paths[io.LABELS], clean=run.data.train_y.numpy(), noisy=run.noisy_y.numpy())
 
-    cfg_t = cfg.trainer
     name = "-".join(str(choices.get(g, "")) for g in ("dataset", "noise", "algorithm")) + f"-s{cfg.seed}"
     tags = [f"{g}={choices[g]}" for g in ("dataset", "noise", "algorithm", "model", "experiment", "protocol")
             if choices.get(g)] + [f"seed={cfg.seed}"]
-    status, error, t_start = "completed", None, time.perf_counter()
-    wall_before = float(previous.get("wall_time_s", 0.0)) if (ckpt is not None and previous) else 0.0
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                if cfg_t.precision == "bf16" and run.device.type == "cuda" else contextlib.nullcontext())
     run.logger.start(config, run_dir, name, _default_group(run_dir, choices), tags)
+    status, summary, stop, t_start = "completed", None, StopFlag(), time.perf_counter()
     try:
-        with StopFlag() as stop:
-            for epoch in range(start, int(cfg_t.epochs)):
-                t0 = time.perf_counter()
-                eps = run.algorithm.epsilon_at(epoch)
-                run.algorithm.start_epoch(epoch)
-                run.algorithm.train()
-                stats = EpochStats(len(run.algorithm.networks), run.device)
-                desc = f"epoch {epoch + 1}/{cfg_t.epochs}"
-                for x, y, idx in _progress(run.loader, len(run.loader), desc, cfg_t.progress):
-                    with autocast:
-                        out = run.algorithm.train_step(x, y, eps)
-                    stats.add(out, run.clean_mask.index_select(0, idx))
-                    if stop.signum is not None:
-                        break
-                if stop.signum is not None:
+        with stop:
+            for epoch in range(start, int(cfg.trainer.epochs)):
+                record = run_epoch(run, epoch, stop)
+                if record is None:
                     status = "interrupted"
                     break
-                train_time = time.perf_counter() - t0
-                record = {"epoch": epoch + 1, "epsilon": eps, **stats.result()}
                 if not math.isfinite(record["train_loss"]):
                     status = "diverged"
                     log.error("epoch %d: training loss is %s; stopping (the last good checkpoint is kept)",
                               epoch + 1, record["train_loss"])
                     break
-                for s in run.schedulers:
-                    s.step()
-                tests = evaluate(run.algorithm.networks, run.test_loader, run.data.task)
-                for key in tests[0]:
-                    record[key] = float(np.mean([t[key] for t in tests]))
-                    for i, t in enumerate(tests):
-                        record[f"{key}_net{i + 1}"] = t[key]
-                record["lr"] = run.algorithm.optimizers[0].param_groups[0]["lr"]
-                record["seconds"] = time.perf_counter() - t0
-                record["samples_per_s"] = stats.seen / max(train_time, 1e-9)
                 history.append(record)
                 io.append_jsonl(paths[io.METRICS], record)
-                run.logger.log(record, step=epoch + 1)
+                run.logger.log(record, step=record["epoch"])
                 log.info(_epoch_line(record, run.data.task))
-                if cfg_t.checkpoint:
+                if cfg.trainer.checkpoint:
                     save_checkpoint(paths[io.CHECKPOINT], run, epoch + 1, history, config)
     except BaseException as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, KeyboardInterrupt):
-            status = "interrupted"
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         summary = _summary(run, history, status, wall_before + time.perf_counter() - t_start, choices)
-        summary["error"] = error
-        summary["traceback"] = traceback.format_exc(limit=20)
-        io.write_json(paths[io.SUMMARY], summary)
-        run.logger.finish(exit_code=1)
+        summary.update(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=20))
         raise
-    summary = _summary(run, history, status, wall_before + time.perf_counter() - t_start, choices)
-    if stop.signum is not None:
-        summary["signal"] = signal.Signals(stop.signum).name
-    io.write_json(paths[io.SUMMARY], summary)
-    run.logger.summary(summary)
-    run.logger.finish(exit_code=0 if status == "completed" else 1)
+    finally:  # the summary is written and the logger closed whatever happened
+        if summary is None:
+            summary = _summary(run, history, status, wall_before + time.perf_counter() - t_start, choices)
+            if stop.signum is not None:
+                summary["signal"] = signal.Signals(stop.signum).name
+        io.write_json(paths[io.SUMMARY], summary)
+        run.logger.summary(summary)
+        run.logger.finish(exit_code=0 if status == "completed" else 1)
     key = PRIMARY[run.data.task][0]
     log.info("%s: %s_final=%s after %d epoch(s), %.1fs", status, key,
              _fmt(summary.get(f"{key}_final")), len(history), summary["wall_time_s"])
