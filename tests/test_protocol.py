@@ -154,3 +154,46 @@ def test_dropping_every_test_sample_is_refused(tmp_path):
     with pytest.raises(Exception, match="drops all 449 test samples"):
         train(cfg, str(tmp_path))
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_mixup_steps_on_mixed_kept_samples_only():
+    import numpy as np
+
+    a = make("prl-l", plain_net, epsilon=0.3)
+    b = make("prl-l", plain_net, epsilon=0.3, mixup_alpha=0.4)
+    before = copy.deepcopy(b.networks[0])
+    calls = count_forwards(b)
+    np_state, torch_state = np.random.get_state(), torch.random.get_rng_state()
+    out_a, out_b = step(a), step(b)
+    assert len(calls) == 2  # the scoring forward + one on the mixed kept samples
+    assert torch.equal(out_a["kept"][0], out_b["kept"][0])  # the selection is untouched
+    assert not same(params(a), params(b))
+    # the same draws by hand: lam ~ Beta(0.4, 0.4) from numpy, the pairing from torch
+    np.random.set_state(np_state)
+    torch.random.set_rng_state(torch_state)
+    lam = float(np.random.beta(0.4, 0.4))
+    x, y = batch()
+    kept = out_b["kept"][0]
+    xk, yk = x[kept], y[kept]
+    perm = torch.randperm(xk.shape[0])
+    out = before(lam * xk + (1 - lam) * xk[perm])
+    ce = torch.nn.functional.cross_entropy
+    expected = lam * ce(out, yk) + (1 - lam) * ce(out, yk[perm])
+    torch.testing.assert_close(out_b["loss"][0], expected.detach())
+    with pytest.raises(Exception, match="mixup_alpha must be >= 0"):
+        make("prl-l", plain_net, mixup_alpha=-1)
+
+
+def test_mixup_works_for_regression():
+    algo = make("prl-l", lambda: MLP((3,), 1, hidden=(8,)), epsilon=0.2, task="regression", mixup_alpha=1.0)
+    x, y = torch.randn(20, 3), torch.randn(20, 1)
+    out = algo.train_step(x, y, 0.2)
+    assert out["kept"][0].shape == (16,) and torch.isfinite(out["loss"]).all()
+
+
+def test_deterministic_flag_runs(tmp_path):
+    from .conftest import TINY, run_cli
+
+    res = run_cli([*TINY, "trainer.epochs=1", "deterministic=true", f"hydra.run.dir={tmp_path / 'd'}"])
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "d" / "summary.json").exists()
