@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import importlib
 import inspect
 import typing
@@ -160,7 +161,7 @@ def _type_ok(value: Any, hint: Any) -> Optional[str]:
         return None if isinstance(value, (int, float)) and not isinstance(value, bool) else _SIMPLE[float]
     if hint is str:
         return None if isinstance(value, str) else _SIMPLE[str]
-    if origin in (list, tuple, typing.Sequence) or str(origin) == "<class 'collections.abc.Sequence'>":
+    if origin in (list, tuple, collections.abc.Sequence):
         if not isinstance(value, (list, tuple, ListConfig)):
             return "a list"
         if args and args[0] in _SIMPLE:

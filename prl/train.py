@@ -89,9 +89,8 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-def corrupt(cfg: DictConfig, data: Data) -> tuple[np.ndarray, dict]:
+def corrupt(noise: Any, data: Data) -> tuple[np.ndarray, dict]:
     """The noisy training targets and a description of the noise (realised rate included)."""
-    noise = build(cfg.noise, "noise")
     if getattr(noise, "task", "classification") != data.task:
         options = ("the noise=target-* options" if data.task == "regression"
                    else "noise=clean, symmetric, pairflip, asymmetric or labelfile")
@@ -127,11 +126,11 @@ def setup(cfg: DictConfig) -> Run:
         torch.backends.cudnn.benchmark = False
     algo_cls = get_algorithm(cfg.algorithm.name)
     logger = build(cfg.logger, "logger")
-    build(cfg.noise, "noise")  # range checks before the (slow) data load
+    noise = build(cfg.noise, "noise")  # range checks before the (slow) data load
     trim = _build_trim(cfg)
 
     data: Data = build(cfg.dataset, "dataset")
-    noisy, noise_info = corrupt(cfg, data)
+    noisy, noise_info = corrupt(noise, data)
     clean_mask = torch.from_numpy(np.asarray(noisy == data.train_y.numpy()).reshape(len(noisy), -1).all(axis=1))
     if trim.quantile is not None:  # after the clean mask: a clipped clean target stays clean
         try:
