@@ -44,10 +44,64 @@ def tiny_cfg():
     return make
 
 
-def run_cli(args: list[str], cwd: Path = ROOT, timeout: float = 300, env_extra: dict | None = None):
-    """Run ``python run.py args`` in a subprocess; returns the CompletedProcess."""
+def run_cli(args: list[str], cwd: Path = ROOT, timeout: float = 300, **env: str):
+    """Run ``python run.py args`` in a subprocess (no wandb unless ``env`` says so, short Hydra
+    errors); ``env`` adds environment variables.  Returns the CompletedProcess."""
     import subprocess
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env,
+    full = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "disabled",
+            "WANDB_SILENT": "true", "WANDB_ERROR_REPORTING": "false", **env}
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=full,
                           capture_output=True, text=True, timeout=timeout)
+
+
+# ----------------------------------------------------------------------------- a fixture sweep
+
+#: a real multirun of experiment=digits-quick (3 epochs): noise {pair-flip 45%, symmetric 20%} x
+#: algorithm {standard, co-prl-l, prl-g} x seed {0, 1} = 12 jobs on the BatchNorm small CNN, so
+#: the 4 prl-g jobs fail (per-sample gradients need a model without BatchNorm), 8 complete
+FIXTURE_GRID = ["experiment=digits-quick", "model=cnn-small", "trainer.epochs=3", "trainer.threads=1",
+                "logger=none", "algorithm=standard,co-prl-l,prl-g", "seed=0,1", "noise=pairflip45,symmetric20"]
+FIXTURE_JOBS = 12
+
+
+def make_fixture_sweep(base: Path) -> Path:
+    """Run the fixture multirun into ``base/fixture-sweep`` unless a previous call did."""
+    import shutil
+    import time
+
+    sweep = Path(base) / "fixture-sweep"
+    done = Path(base) / "fixture-sweep.done"
+    if done.exists():
+        return sweep
+    if sweep.exists():
+        shutil.rmtree(sweep)
+    t0 = time.perf_counter()
+    proc = run_cli(["-m", *FIXTURE_GRID, f"hydra.sweep.dir={sweep}"], cwd=Path(base))
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert len(jobs) == FIXTURE_JOBS, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode != 0  # Hydra reports the failed jobs after running all of them
+    assert all((j / "summary.json").is_file() for j in jobs), proc.stderr[-3000:]
+    done.write_text(f"{time.perf_counter() - t0:.1f} s\n")
+    return sweep
+
+
+@pytest.fixture(scope="session")
+def fixture_sweep(tmp_path_factory) -> Path:
+    return make_fixture_sweep(tmp_path_factory.getbasetemp())
+
+
+def summary(run_dir: Path) -> dict:
+    import json
+
+    return json.loads((Path(run_dir) / "summary.json").read_text())
+
+
+def find_job(sweep: Path, algorithm: str, noise: str, seed: int) -> Path:
+    """The job directory of ``sweep`` that ran this algorithm, noise choice and seed."""
+    for job in sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()):
+        s = summary(job)
+        if (s["choices"]["algorithm"], s["choices"]["noise"]) == (algorithm, noise) and \
+                f"seed={seed}" in (job / ".hydra" / "overrides.yaml").read_text():
+            return job
+    raise AssertionError(f"no job {algorithm} {noise} seed {seed} in {sweep}")

@@ -3,7 +3,7 @@
 The fixture is a real multirun of ``experiment=digits-quick`` (3 epochs): noise {pair-flip 45%,
 symmetric 20%} x algorithm {standard, co-prl-l, prl-g} x seed {0, 1} = 12 jobs on the BatchNorm
 small CNN, so the 4 prl-g jobs fail (per-sample gradients need a model without BatchNorm) while
-the 8 others complete.  ``make_fixture_sweep`` is imported by test_notebooks.py and test_sweeps.py.
+the 8 others complete (``tests/conftest.py`` makes it).
 """
 
 from __future__ import annotations
@@ -19,46 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURE_GRID = ["experiment=digits-quick", "model=cnn-small", "trainer.epochs=3", "trainer.threads=1",
-                "logger=none", "algorithm=standard,co-prl-l,prl-g", "seed=0,1", "noise=pairflip45,symmetric20"]
-FIXTURE_JOBS = 12
-
-
-def subprocess_env(**extra: str) -> dict:
-    """Environment for a child ``run.py``: no wandb, no network, short errors."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "disabled",
-           "WANDB_SILENT": "true", "WANDB_ERROR_REPORTING": "false"}
-    env.update(extra)
-    return env
-
-
-def run_py(args: list[str], cwd: Path, timeout: float = 300, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=subprocess_env(**env),
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def make_fixture_sweep(base: Path) -> Path:
-    """Run the fixture multirun into ``base/fixture-sweep`` unless a previous call did."""
-    sweep = Path(base) / "fixture-sweep"
-    done = Path(base) / "fixture-sweep.done"
-    if done.exists():
-        return sweep
-    if sweep.exists():
-        shutil.rmtree(sweep)
-    t0 = time.perf_counter()
-    proc = run_py(["-m", *FIXTURE_GRID, f"hydra.sweep.dir={sweep}"], cwd=Path(base))
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
-    assert len(jobs) == FIXTURE_JOBS, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert proc.returncode != 0  # Hydra reports the failed jobs after running all of them
-    assert all((j / "summary.json").is_file() for j in jobs), proc.stderr[-3000:]
-    done.write_text(f"{time.perf_counter() - t0:.1f} s\n")
-    return sweep
-
-
-@pytest.fixture(scope="session")
-def fixture_sweep(tmp_path_factory) -> Path:
-    return make_fixture_sweep(tmp_path_factory.getbasetemp())
+from .conftest import FIXTURE_JOBS, ROOT, find_job, summary
 
 
 @pytest.fixture
@@ -69,23 +30,10 @@ def sweep_copy(fixture_sweep, tmp_path) -> Path:
     return dst
 
 
-def summary(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / "summary.json").read_text())
-
-
 def edit_summary(run_dir: Path, **changes) -> None:
     s = summary(run_dir)
     s.update(changes)
     (Path(run_dir) / "summary.json").write_text(json.dumps(s))
-
-
-def find_job(sweep: Path, algorithm: str, noise: str, seed: int) -> Path:
-    for job in sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()):
-        s = summary(job)
-        if (s["choices"]["algorithm"], s["choices"]["noise"]) == (algorithm, noise) and \
-                f"seed={seed}" in (job / ".hydra" / "overrides.yaml").read_text():
-            return job
-    raise AssertionError(f"no job {algorithm} {noise} seed {seed} in {sweep}")
 
 
 def metrics(run_dir: Path) -> list[dict]:

@@ -7,18 +7,10 @@ from pathlib import Path
 
 import pytest
 
-try:  # tests/ is a package
-    from tests.test_analysis import find_job, make_fixture_sweep
-except ImportError:  # tests/ on sys.path (no __init__.py)
-    from test_analysis import find_job, make_fixture_sweep
+from .conftest import find_job
 
 ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
 NOTEBOOKS = sorted(ANALYSIS.glob("*.ipynb"))
-
-
-@pytest.fixture(scope="session")
-def fixture_sweep(tmp_path_factory) -> Path:
-    return make_fixture_sweep(tmp_path_factory.getbasetemp())
 
 
 def code_cells(path: Path) -> list:

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-try:  # tests/ is a package
-    from tests.test_analysis import ROOT, run_py
-except ImportError:  # tests/ on sys.path (no __init__.py)
-    from test_analysis import ROOT, run_py
+from .conftest import ROOT, run_cli
 
 CONF = ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -139,7 +136,7 @@ def test_multirun_records_failed_jobs_and_runs_the_others(tmp_path):
     from prl import analysis
 
     sweep = tmp_path / "sweep"
-    proc = run_py(["-m", *TINY, "optimizer=sgd", "optimizer.lr=1e30,0.1", "noise=pairflip", "noise.rate=0.3,0.6",
+    proc = run_cli(["-m", *TINY, "optimizer=sgd", "optimizer.lr=1e30,0.1", "noise=pairflip", "noise.rate=0.3,0.6",
                    f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert statuses(sweep) == {0: "diverged", 1: "failed", 2: "completed", 3: "failed"}
@@ -154,7 +151,7 @@ def test_multirun_records_failed_jobs_and_runs_the_others(tmp_path):
 @pytest.mark.slow
 def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_py(["-m", *TINY, "noise=pairflip", "noise.rate=0.3,0.6", "seed=0,1", "hydra/launcher=joblib",
+    proc = run_cli(["-m", *TINY, "noise=pairflip", "noise.rate=0.3,0.6", "seed=0,1", "hydra/launcher=joblib",
                    "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr
@@ -165,7 +162,7 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
 def test_submitit_local_launcher(tmp_path):
     """The submitit path (as on SLURM) with its local executor: each job its own process."""
     sweep = tmp_path / "sweep"
-    proc = run_py(["-m", *TINY, "noise=pairflip", "noise.rate=0.6,0.3", "hydra/launcher=submitit_local",
+    proc = run_cli(["-m", *TINY, "noise=pairflip", "noise.rate=0.6,0.3", "hydra/launcher=submitit_local",
                    "hydra.launcher.timeout_min=5", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert statuses(sweep) == {0: "failed", 1: "completed"}

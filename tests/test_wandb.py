@@ -14,10 +14,7 @@ from pathlib import Path
 
 import pytest
 
-try:  # tests/ is a package
-    from tests.test_analysis import run_py
-except ImportError:  # tests/ on sys.path (no __init__.py)
-    from test_analysis import run_py
+from .conftest import run_cli
 
 BLOCK = 32768
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
@@ -80,7 +77,7 @@ def test_wandb_offline_multirun(tmp_path):
     epoch); job 1 then logs its own two epochs into a new run of the same sweep group."""
     files = tmp_path / "wandb-files"
     sweep = tmp_path / "multirun" / "wb"
-    proc = run_py(["-m", "dataset=digits", "trainer.epochs=2", "trainer.threads=1", "trainer.progress=false",
+    proc = run_cli(["-m", "dataset=digits", "trainer.epochs=2", "trainer.threads=1", "trainer.progress=false",
                    "algorithm=standard", "noise=symmetric20", "optimizer=sgd", "optimizer.lr=1e30,0.1",
                    "logger=wandb", f"logger.dir={files}", f"hydra.sweep.dir={sweep}"],
                   cwd=tmp_path, WANDB_MODE="offline", WANDB_DIR=str(tmp_path / "wandb-dir"),
