@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from prl.errors import ConfigValueError
 
-__all__ = ["CNN9", "ResNet32", "SmallCNN", "MLP", "has_batchnorm", "norm2d"]
+__all__ = ["CNN9", "ResNet32", "SmallCNN", "MLP", "has_batchnorm", "sample_independent", "norm2d"]
 
 NORMS = ("bn", "gn", "none")
 
@@ -36,6 +36,28 @@ def norm2d(kind: str, channels: int, momentum: float = 0.1) -> nn.Module:
 def has_batchnorm(module: nn.Module) -> bool:
     """True if any submodule is a BatchNorm layer (its output mixes the samples of a batch)."""
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def sample_independent(module: nn.Module) -> bool:
+    """True when, in training mode, row ``i`` of the output depends on row ``i`` of the input
+    only, and deterministically: no BatchNorm (batch statistics mix the rows) and no dropout
+    (``nn.Dropout*`` modules with ``p > 0``, or a module's own float ``dropout`` rate > 0 for
+    functional dropout such as :class:`CNN9`'s).  Conservative: unknown stochastic layers
+    written with ``torch.nn.functional`` inside ``forward`` are not seen.
+
+    Then a forward of any subset of the rows gives exactly those rows of the full forward (up
+    to float rounding), which lets selection methods score in a no-grad pass and step on the
+    kept rows only (``algorithm.score_pass``).
+    """
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            return False
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
+            return False
+        rate = getattr(m, "dropout", None)
+        if isinstance(rate, float) and rate > 0:
+            return False
+    return True
 
 
 def _image_shape(input_shape: Sequence[int], name: str) -> tuple[int, int, int]:

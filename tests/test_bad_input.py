@@ -62,6 +62,10 @@ CASES = [
     ("no-cuda", ["trainer.device=cuda"], ["trainer.device=cuda", "no CUDA device"]),
     ("bad-logger-mode", ["logger=wandb", "logger.mode=loud"], ["logger.mode", "offline, online or disabled"]),
     ("num-gradual-negative", ["algorithm.num_gradual=-1"], ["algorithm.num_gradual must be >= 0"]),
+    ("score-pass-unknown", ["algorithm=prl-l", "algorithm.score_pass=auto"],
+     ["algorithm.score_pass must be one of shared, separate"]),
+    ("score-pass-separate-not-possible", ["algorithm=bootstrapping", "+algorithm.score_pass=separate"],
+     ["algorithm.score_pass=separate is not possible for bootstrapping", "co-prl-l"]),
 ]
 if "prl-g" in algorithms.available():
     CASES.append(("prl-g-with-batchnorm", ["algorithm=prl-g", "model=cnn-small"], ["BatchNorm", "resnet32-gn", "cnn-small-gn"]))

@@ -20,6 +20,7 @@ class SPL(Algorithm):
     """Self-paced learning / trimmed loss: keep the smallest per-sample losses, no exchange."""
 
     selects = True
+    separate_scoring = True
 
     def score(self, i, output, target, losses):
         return losses
@@ -30,6 +31,7 @@ class PRLL(Algorithm):
     """PRL-L: keep the samples with the smallest loss-layer gradient norm."""
 
     selects = True
+    separate_scoring = True
 
     def score(self, i, output, target, losses):
         return loss_layer_grad_norm(output, target, self.task)
