@@ -187,3 +187,18 @@ def test_bench_runs_and_writes_its_files(tmp_path):
     md = (out / "bench.md").read_text()
     assert "| prl-g |" in md and "## Targets" in md and torch.__version__ in md
     assert "| spl / standard | n/a | <= 1.05 | - |" in md  # a target whose method was not timed
+
+
+def test_bench_main_job_runs_run_py_in_a_fresh_process(tmp_path):
+    out = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "prl.bench", "--dataset", "digits", "--batch-size", "16", "--steps", "1",
+           "--rounds", "1", "--threads", "1", "--methods", "standard", "--no-engines", "--main-job",
+           "--main-job-override", "dataset=digits", "--main-job-override", "trainer.epochs=1",
+           "--main-job-override", "model=cnn-small", "--main-job-override", "model.padding=2", "--out", str(out)]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    job = json.loads((out / "bench.json").read_text())["main_job"]
+    assert job["status"] == "completed" and job["algorithm"] == "co-prl-l" and job["epochs"] == 1
+    assert job["wall_s"] > 0 and job["samples_per_s"] > 0
+    assert (out / "main-job" / "summary.json").exists()
+    assert "## Main job end to end" in (out / "bench.md").read_text()
