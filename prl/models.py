@@ -42,16 +42,16 @@ def sample_independent(module: nn.Module) -> bool:
     """True when, in training mode, row ``i`` of the output depends on row ``i`` of the input
     only, and deterministically: no BatchNorm (batch statistics mix the rows) and no dropout
     (``nn.Dropout*`` modules with ``p > 0``, or a module's own float ``dropout`` rate > 0 for
-    functional dropout such as :class:`CNN9`'s).  Conservative: unknown stochastic layers
-    written with ``torch.nn.functional`` inside ``forward`` are not seen.
+    functional dropout such as :class:`CNN9`'s).  Not seen: other functional dropout or
+    batch-mixing code inside a custom ``forward``.
 
     Then a forward of any subset of the rows gives exactly those rows of the full forward (up
     to float rounding), which lets selection methods score in a no-grad pass and step on the
     kept rows only (``algorithm.score_pass``).
     """
+    if has_batchnorm(module):
+        return False
     for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            return False
         if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
             return False
         rate = getattr(m, "dropout", None)

@@ -113,9 +113,9 @@ class Algorithm:
           that graph (cost ``F + B``, F / B: forward / backward of the batch).  ``separate``:
           scores from a no-grad forward of the batch, then a forward and backward of the kept
           rows only (``F_ng + k (F + B)``, k: the kept fraction), which pays once many samples
-          are dropped and the backward costs more than the forward (ResNet-32-GN on CPU: 0.80x
-          an ERM step at k = 0.55; the small CNN, whose forward is dominated by pooling and
-          normalisation: 1.10x).  The two give the same update, up to float rounding, when the
+          are dropped and the backward costs more than the forward (prl-l on CPU at k = 0.55:
+          0.80-0.90x an ERM step on ResNet-32-GN; 1.10-1.17x on the small CNN, whose forward is
+          dominated by pooling and normalisation).  The two give the same update, up to float rounding, when the
           network treats the samples independently and deterministically
           (:attr:`sample_independent`: no BatchNorm, no dropout); otherwise ``separate`` takes
           BatchNorm statistics of the kept rows and draws new dropout masks (as ``reforward``).
@@ -156,7 +156,7 @@ class Algorithm:
             allowed = ", ".join(n for n, c in sorted(REGISTRY.items()) if c.separate_scoring)
             raise ConfigValueError(
                 f"score_pass=separate is not possible for {self.name} (its score or objective is not a "
-                f"per-sample function of the output; possible for: {allowed}); use auto or shared",
+                f"per-sample function of the output; possible for: {allowed}); use score_pass=shared",
                 "score_pass",
             )
         self.score_pass = score_pass
