@@ -49,7 +49,7 @@ class TrainerConfig:
 @dataclass
 class TrimConfig:
     """Regression only: before training, remove (or clip) the training samples whose *observed*
-    (noisy) target lies beyond a quantile; see :class:`prl.regression.TailTrim`."""
+    (noisy) target lies beyond a quantile; see :class:`prl.noise.TailTrim`."""
 
     quantile: Optional[float] = None  # e.g. 0.99; null: no trimming
     mode: str = "remove"  # remove | clip

@@ -44,7 +44,7 @@ from prl.config import build, check
 from prl.data import BatchIterator, Data
 from prl.errors import ConfigError
 from prl.models import has_batchnorm
-from prl.regression import TailTrim, trim_training_set
+from prl.noise import TailTrim, trim_training_set
 
 log = logging.getLogger("prl")
 

@@ -13,19 +13,14 @@ from scipy import stats
 
 import prl.config  # noqa: F401  (registers the schema)
 from prl.errors import ConfigError, ConfigValueError, DatasetError
-from prl.regression import (
-    CELEBA_LANDMARKS,
+from prl.data import CELEBA_LANDMARKS, celeba_landmarks, diabetes, fmnist_rotation, randhie, rotate_images
+from prl.noise import (
     CleanTargets,
     ConstantShift,
     HeavyTailedTargets,
     LinearAdversary,
     RandomTargets,
     TailTrim,
-    celeba_landmarks,
-    diabetes,
-    fmnist_rotation,
-    randhie,
-    rotate_images,
     trim_training_set,
 )
 

@@ -1,10 +1,8 @@
-"""Datasets as in-memory tensors, and the batch iterator of the training loop.
+"""Image classification datasets: Fashion-MNIST, MNIST, CIFAR-10, CIFAR-100, digits.
 
-Every loader returns a :class:`Data`: float32 inputs of shape ``(N, C, H, W)`` (images, scaled
-to [0, 1], optionally standardised per channel with training-set statistics) or ``(N, D)``
-(tabular), and targets of shape ``(N,)`` int64 (classification) or ``(N, D)`` float32
-(regression).  Nothing is transformed per sample in the training loop: batches are slices of
-pre-built tensors, on the training device.
+Each loader returns a :class:`~prl.data.dataset.Data`: float32 images ``(N, C, H, W)`` scaled to
+[0, 1] (standardised per channel with training statistics when ``normalize``), int64 labels
+``(N,)``.
 
 File formats are read here (idx for (Fashion-)MNIST, the python pickles for CIFAR); torchvision
 is used only to *download* (``download=true``), so files recompressed by a distribution (the
@@ -16,18 +14,16 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
-from dataclasses import dataclass, field
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from prl.data.dataset import Data
 from prl.errors import DatasetError
 
 __all__ = [
-    "Data",
-    "BatchIterator",
     "fashion_mnist",
     "mnist",
     "cifar10",
@@ -44,42 +40,6 @@ IDX_FILES = {
     "test_x": "t10k-images-idx3-ubyte",
     "test_y": "t10k-labels-idx1-ubyte",
 }
-
-
-@dataclass
-class Data:
-    """A dataset held in memory.
-
-    ``train_y`` holds the *clean* training targets; the runner corrupts a copy.  ``test_y`` is
-    never corrupted.  ``num_classes`` is ``None`` for regression.
-    """
-
-    name: str
-    train_x: Tensor
-    train_y: Tensor
-    test_x: Tensor
-    test_y: Tensor
-    task: str = "classification"
-    num_classes: Optional[int] = None
-    classes: Sequence[str] = field(default_factory=list)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one input, e.g. ``(1, 28, 28)`` or ``(10,)``."""
-        return tuple(self.train_x.shape[1:])
-
-    @property
-    def num_outputs(self) -> int:
-        """Width of the model head: the class count, or the target dimension."""
-        if self.task == "classification":
-            return int(self.num_classes)
-        return int(np.prod(self.train_y.shape[1:])) if self.train_y.dim() > 1 else 1
-
-    def __repr__(self) -> str:
-        return (
-            f"Data({self.name}, task={self.task}, train={tuple(self.train_x.shape)}, "
-            f"test={tuple(self.test_x.shape)}, num_outputs={self.num_outputs})"
-        )
 
 
 # ----------------------------------------------------------------------------- file readers
@@ -318,50 +278,3 @@ def digits(test_fraction: float = 0.25, split_seed: int = 0, normalize: bool = F
     test, train = perm[:n_test], perm[n_test:]
     data = Data("digits", x[train], y[train], x[test], y[test], "classification", 10, [str(i) for i in range(10)])
     return _standardise(data) if normalize else data
-
-
-# ----------------------------------------------------------------------------- batching
-
-
-class BatchIterator:
-    """Shuffled mini-batches ``(x, y, index)`` sliced from tensors already on the device.
-
-    The order of each epoch comes from ``generator`` (a CPU ``torch.Generator``): its state is
-    the data-order state a checkpoint saves.  ``index`` holds dataset positions (device tensor).
-    ``drop_last`` drops the final incomplete batch; ``max_steps`` caps the steps per epoch.
-    """
-
-    def __init__(
-        self,
-        x: Tensor,
-        y: Tensor,
-        batch_size: int,
-        *,
-        shuffle: bool = True,
-        drop_last: bool = False,
-        generator: Optional[torch.Generator] = None,
-        max_steps: Optional[int] = None,
-    ):
-        self.x, self.y = x, y
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.generator = generator
-        self.max_steps = max_steps
-
-    def __len__(self) -> int:
-        n = self.x.shape[0]
-        steps = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-        return min(steps, self.max_steps) if self.max_steps is not None else steps
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
-        n = self.x.shape[0]
-        if not self.shuffle:  # evaluation: plain slices, no gather
-            for step in range(len(self)):
-                s, e = step * self.batch_size, min((step + 1) * self.batch_size, n)
-                yield self.x[s:e], self.y[s:e], torch.arange(s, e, device=self.x.device)
-            return
-        order = torch.randperm(n, generator=self.generator).to(self.x.device, non_blocking=True)
-        for step in range(len(self)):
-            idx = order[step * self.batch_size : (step + 1) * self.batch_size]
-            yield self.x.index_select(0, idx), self.y.index_select(0, idx), idx
