@@ -24,6 +24,9 @@ class Data:
       regression.
     * ``classes``: the name of each class index (classification) or of each target column
       (regression); may be empty.
+    * ``train_ids``: the user's own identifier of each training sample, in ``train_x`` order
+      (a table's id column, an image's path relative to its folder); ``None``: the sample's
+      position is its id.  Written next to each sample in per-sample outputs.
     """
 
     name: str
@@ -34,6 +37,7 @@ class Data:
     task: str = "classification"
     num_classes: Optional[int] = None
     classes: Sequence[str] = field(default_factory=list)
+    train_ids: Optional[Sequence[str]] = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
