@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections.abc
 import importlib
 import inspect
+import secrets
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -79,7 +80,19 @@ def register_schema() -> None:
     ConfigStore.instance().store(name="prl_schema", node=Config)
 
 
+#: 6 random hex digits, drawn once per process: ``${prl.uid:}`` in the run / sweep directory names
+PROCESS_UID = secrets.token_hex(3)
+
+
+def register_resolvers() -> None:
+    """``${prl.uid:}``: :data:`PROCESS_UID` (cached in the config, so the jobs of a sweep, which
+    Hydra gives a copy of the launcher's resolver cache, see the launcher's value)."""
+    if not OmegaConf.has_resolver("prl.uid"):
+        OmegaConf.register_new_resolver("prl.uid", lambda: PROCESS_UID, use_cache=True)
+
+
 register_schema()
+register_resolvers()
 
 #: groups whose nodes are built with ``hydra.utils.instantiate`` from a ``_target_``
 LEAF_GROUPS = ("dataset", "model", "noise", "optimizer", "scheduler", "logger")

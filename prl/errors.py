@@ -36,3 +36,8 @@ class ConfigValueError(ConfigError):
 
 class DatasetError(ConfigError):
     """A dataset that is missing, corrupt or does not fit the rest of the config."""
+
+
+class RunDirError(ConfigError):
+    """The run directory is not this run's to write: a live run holds it, or it holds another
+    config's run.  The runner never removes such a directory."""

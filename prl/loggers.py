@@ -1,6 +1,7 @@
 """Experiment loggers.  The runner calls ``start`` once the run is set up, ``log`` once per
 epoch, and ``finish`` in a ``finally`` block, so a crashed job never leaves its run open for
-the next job of a multirun to write into."""
+the next job of a multirun to write into.  ``start`` returns the logger's run id, which the
+checkpoint keeps: a resumed job passes it back and stays one run."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ __all__ = ["NullLogger", "WandbLogger"]
 class NullLogger:
     """Logs nothing (``logger=none``); the run directory still holds every metric."""
 
-    def start(self, config: dict, run_dir: str, name: str, group: Optional[str], tags: Sequence[str]) -> None:
-        pass
+    def start(self, config: dict, run_dir: str, name: str, group: Optional[str], tags: Sequence[str],
+              run_id: Optional[str] = None) -> Optional[str]:
+        """Open the run (``run_id``: the id of the run to continue); returns its id."""
+        return None
 
     def log(self, metrics: dict, step: int) -> None:
         pass
@@ -25,7 +28,7 @@ class NullLogger:
     def summary(self, summary: dict) -> None:
         pass
 
-    def finish(self, exit_code: int = 0) -> None:
+    def finish(self, exit_code: int = 0, preempted: bool = False) -> None:
         pass
 
 
@@ -34,9 +37,13 @@ class WandbLogger(NullLogger):
 
     ``mode``: ``offline`` (default; sync later with ``wandb sync``), ``online`` or
     ``disabled``; the config default reads ``$WANDB_MODE`` first.  ``group`` defaults to the
-    sweep directory inside a multirun, so a sweep's runs show up together; ``tags`` are
-    added to the dataset / noise / algorithm / model / seed tags of the run.  Files go to
-    ``dir`` (default: the run directory).
+    sweep directory's last two path parts inside a multirun, so a sweep's runs show up together
+    wherever it was launched from; ``tags`` are added to the dataset / noise / algorithm / model /
+    seed tags of the run.  Files go to ``dir`` (default: the run directory).
+
+    A resumed job reopens its run (``id`` + ``resume="allow"``): one job is one wandb run.
+    Offline, each process writes its own ``offline-run-<time>-<id>`` folder with the same id;
+    ``wandb sync`` uploads them in order into that one run.
     """
 
     def __init__(self, project: str = "prl", mode: str = "offline", entity: Optional[str] = None,
@@ -51,12 +58,14 @@ class WandbLogger(NullLogger):
         self.group, self.tags, self.dir, self.job_type = group, list(tags), dir, job_type
         self.run = None
 
-    def start(self, config, run_dir, name, group, tags):
+    def start(self, config, run_dir, name, group, tags, run_id=None):
         import wandb
 
         folder = self.dir or run_dir
         os.makedirs(folder, exist_ok=True)
         self.run = wandb.init(
+            id=run_id,
+            resume="allow",
             project=self.project,
             entity=self.entity,
             mode=self.mode,
@@ -68,6 +77,7 @@ class WandbLogger(NullLogger):
             job_type=self.job_type,
             reinit="finish_previous",
         )
+        return self.run.id
 
     def log(self, metrics, step):
         if self.run is not None:
@@ -79,9 +89,11 @@ class WandbLogger(NullLogger):
                 if isinstance(v, (int, float, str, bool)) or v is None:
                     self.run.summary[k] = v
 
-    def finish(self, exit_code: int = 0):
+    def finish(self, exit_code: int = 0, preempted: bool = False):
         if self.run is not None:
             try:
+                if preempted:
+                    self.run.mark_preempting()
                 self.run.finish(exit_code=exit_code)
             finally:
                 self.run = None

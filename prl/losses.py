@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -41,6 +42,8 @@ __all__ = [
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
+#: the shapes of :func:`epsilon_schedule`
+RAMPS = ("smooth", "reference")
 
 
 def infer_task(target: Tensor, task: Optional[str] = None) -> str:
@@ -125,18 +128,30 @@ def small_loss(
     return losses[kept].mean(), kept
 
 
-def epsilon_schedule(epoch: int, epsilon: float, num_gradual: int = 10, exponent: float = 1.0) -> float:
+def epsilon_schedule(epoch: int, epsilon: float, num_gradual: int = 10, exponent: float = 1.0,
+                     ramp: str = "smooth") -> float:
     """The drop fraction used in (0-based) ``epoch``.
 
-    A linear ramp from 0 at epoch 0 to ``epsilon`` at epoch ``num_gradual - 1``, then
-    constant: exactly the reference code's ``np.linspace(0, epsilon, num_gradual)`` (so
-    ``num_gradual=1`` gives 0 in epoch 0).  With ``exponent`` c != 1 the ramp is
-    ``epsilon * (t / (num_gradual - 1)) ** c`` (co-teaching's R(T) with T^c).
+    ``ramp="smooth"`` (default): a ramp from 0 at epoch 0 to ``epsilon`` at epoch
+    ``num_gradual - 1``, then constant; ``epsilon * (t / (num_gradual - 1)) ** exponent``
+    (co-teaching's R(T) with T^c).  With ``exponent=1`` it is exactly the reference code's
+    ``np.linspace(0, epsilon, num_gradual)`` (so ``num_gradual=1`` gives 0 in epoch 0).
+
+    ``ramp="reference"``: the co-teaching / PRL reference code's schedule,
+    ``np.linspace(0, epsilon ** exponent, num_gradual)`` for the first ``num_gradual`` epochs and
+    ``epsilon`` after them; with ``exponent != 1`` it ramps to ``epsilon ** exponent`` and then
+    jumps to ``epsilon`` (exponent 2, epsilon 0.45: 0.2025, then 0.45).  The same as ``smooth``
+    for ``exponent=1``.
+
     ``num_gradual=0`` uses ``epsilon`` from the start.
     """
+    if ramp not in RAMPS:
+        raise ValueError(f"ramp must be one of {', '.join(RAMPS)}, got {ramp!r}")
     t = max(int(epoch), 0)
     if num_gradual <= 0 or t >= num_gradual:
         return float(epsilon)
+    if ramp == "reference":
+        return float(np.linspace(0, float(epsilon) ** float(exponent), num_gradual)[t])
     if num_gradual == 1:
         return 0.0
     if t == num_gradual - 1:

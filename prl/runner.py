@@ -21,19 +21,19 @@ from typing import Optional
 from omegaconf import DictConfig, OmegaConf
 
 from prl import config as _schema  # noqa: F401  (registers prl_schema in the ConfigStore)
-from prl import io
-from prl.errors import ConfigError
+from prl import io, rundir
+from prl.errors import ConfigError, RunDirError
 
 log = logging.getLogger("prl")
 
 
 def _is_fresh(run_dir: str) -> bool:
-    """True when ``run_dir`` holds nothing but what Hydra writes before the job starts."""
+    """True when ``run_dir`` holds nothing but a lock file and what Hydra may write before the job starts."""
     try:
         entries = os.listdir(run_dir)
     except OSError:
         return False
-    return all(e == ".hydra" or e.endswith(".log") for e in entries)
+    return all(e in (".hydra", rundir.LOCK) or e.endswith(".log") for e in entries)
 
 
 def main(cfg: DictConfig) -> Optional[float]:
@@ -52,11 +52,12 @@ def main(cfg: DictConfig) -> Optional[float]:
         message = f"Config error: {exc}"
         if multirun:
             log.error(message)
-            if _is_fresh(run_dir):
+            if _is_fresh(run_dir) and not isinstance(exc, RunDirError):
                 io.write_json(os.path.join(run_dir, io.SUMMARY),
                               {"status": "failed", "error": message, "choices": dict(hc.runtime.choices)})
+                rundir.write_hydra_files(run_dir, cfg)
             raise
-        if _is_fresh(run_dir):
+        if _is_fresh(run_dir) and not isinstance(exc, RunDirError):
             logging.shutdown()
             shutil.rmtree(run_dir, ignore_errors=True)
         print(message, file=sys.stderr)
@@ -65,6 +66,7 @@ def main(cfg: DictConfig) -> Optional[float]:
         if multirun and _is_fresh(run_dir):
             io.write_json(os.path.join(run_dir, io.SUMMARY), {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                                                               "choices": dict(hc.runtime.choices)})
+            rundir.write_hydra_files(run_dir, cfg)
         raise
     status = summary.get("status")
     if status == "interrupted":

@@ -9,8 +9,9 @@ Outputs in the run directory (Hydra's ``hydra.run.dir`` / the job dir of a multi
                     mean over networks, and per network), ``seconds``, ``samples_per_s``.
 ``summary.json``    ``status`` (completed | interrupted | diverged | failed), the primary
                     metric after the last epoch (``*_final``), at its best epoch (``*_best``)
-                    and averaged over the last 10 epochs (``*_last10_mean``), realised noise
-                    rate, epsilon and whether it was the true noise rate, wall time.
+                    and averaged over the last 10 epochs (``*_last10_mean``), the expected and
+                    realised corrupted fractions, epsilon and where it came from
+                    (``epsilon_source``), wall time.
 ``labels.npz``      ``clean`` and ``noisy`` training targets, in dataset order (after ``trim``,
                     if it removed samples).
 ``config.yaml``     the resolved config.
@@ -45,11 +46,10 @@ from prl.data import BatchIterator, Data
 from prl.errors import ConfigError
 from prl.models import has_batchnorm
 from prl.noise import TailTrim, trim_training_set
+from prl.rundir import RunLock, log_to_file, previous_run, write_hydra_files
 
 log = logging.getLogger("prl")
 
-#: config keys that may differ between a checkpoint and the command that resumes it
-RESUMABLE_DIFFERENCES = ("force", "resume", "logger", "trainer.progress", "trainer.device", "trainer.threads")
 
 
 # ----------------------------------------------------------------------------- setup
@@ -71,6 +71,7 @@ class Run:
     device: torch.device
     logger: Any
     noise_info: dict
+    logger_id: Optional[str] = None
 
 
 def seed_everything(seed: int) -> None:
@@ -90,10 +91,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def corrupt(noise: Any, data: Data) -> tuple[np.ndarray, dict]:
-    """The noisy training targets and a description of the noise (realised rate included)."""
+    """The noisy training targets and a description of the noise: its parameters, the expected
+    corrupted fraction of the noise model (``rate_expected``, None when it does not say) and the
+    realised one (``rate_realised``)."""
     if getattr(noise, "task", "classification") != data.task:
         options = ("the noise=target-* options" if data.task == "regression"
-                   else "noise=clean, symmetric, pairflip, asymmetric or labelfile")
+                   else "noise=clean, symmetric, pairflip, asymmetric, labelfile, cifar10n or cifar100n")
         raise ConfigError(
             f"noise={noise.__class__.__name__} corrupts {noise.task} targets, but dataset {data.name} is a "
             f"{data.task} task; pick a {data.task} noise ({options})",
@@ -102,15 +105,36 @@ def corrupt(noise: Any, data: Data) -> tuple[np.ndarray, dict]:
     clean = data.train_y.numpy()
     try:
         if data.task == "classification":
-            noisy = noise.apply(clean, data.num_classes, inputs=data.train_x)
+            noisy = noise.apply(clean, data.num_classes, inputs=data.train_x, dataset=data.name)
         else:
-            noisy = noise.apply(clean, inputs=data.train_x)
+            noisy = noise.apply(clean, inputs=data.train_x, dataset=data.name)
+        expected = noise.expected_corruption(clean, data.num_classes)
     except ConfigError as exc:
         raise exc.with_prefix("noise") from None
     changed = noisy != clean if data.task == "classification" else np.any(
         np.abs(noisy - clean).reshape(len(clean), -1) > 0, axis=1)
-    info = {**noise.describe(), "rate_realised": float(changed.mean()) if len(changed) else 0.0}
+    info = {**noise.describe(), "rate_expected": expected,
+            "rate_realised": float(changed.mean()) if len(changed) else 0.0}
     return noisy, info
+
+
+#: where ``algorithm.epsilon`` came from (``summary.json``'s ``epsilon_source``)
+EPSILON_SOURCES = {
+    "user": "set in the config (algorithm.epsilon)",
+    "expected_corruption": "the noise model's expected corrupted fraction, sum_c p(c) (1 - T[c, c])",
+    "realised_corruption": "the realised corrupted fraction, measured against the clean labels (oracle: the noise "
+                           "model does not say, e.g. a label file)",
+}
+
+
+def resolve_epsilon(value: Any, noise_info: dict) -> tuple[float, str]:
+    """``(epsilon, source)`` for ``algorithm.epsilon=value``: the value itself (``user``), else the
+    noise model's expected corrupted fraction, else the realised one (oracle)."""
+    if value is not None:
+        return value, "user"
+    if noise_info.get("rate_expected") is not None:
+        return noise_info["rate_expected"], "expected_corruption"
+    return noise_info["rate_realised"], "realised_corruption"
 
 
 def setup(cfg: DictConfig) -> Run:
@@ -164,10 +188,9 @@ def setup(cfg: DictConfig) -> Run:
     del probe
     seed_everything(int(cfg.seed))  # the probe must not shift the initialisation
 
-    epsilon = cfg.algorithm.get("epsilon", None)
     algo_kwargs = {}
-    if "epsilon" in cfg.algorithm and epsilon is None:
-        algo_kwargs["epsilon"] = noise_info["rate_realised"]  # no expected rate known (label file)
+    if "epsilon" in cfg.algorithm:
+        algo_kwargs["epsilon"], noise_info["epsilon_source"] = resolve_epsilon(cfg.algorithm.epsilon, noise_info)
     optimizer_fn = build(cfg.optimizer, "optimizer")
     algorithm = _build_algorithm(cfg, algo_cls, model_fn, optimizer_fn, data.task, algo_kwargs)
     scheduler_fn = build(cfg.scheduler, "scheduler")
@@ -306,8 +329,8 @@ def save_checkpoint(path: str, run: Run, epoch: int, history: list[dict], config
     algo = run.algorithm
     state = {
         "epoch": epoch,
-        "epsilon_next": algo.epsilon_at(epoch),
         "algorithm": algo.state_dict(),
+        "logger_run_id": run.logger_id,
         "schedulers": [s.state_dict() for s in run.schedulers],
         "rng": _rng_state(),
         "data_order": run.generator.get_state(),
@@ -324,18 +347,6 @@ def load_checkpoint(path: str) -> Optional[dict]:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
         raise ConfigError(f"checkpoint {path} cannot be read ({exc}); delete it or run with force=true") from None
-
-
-def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            key = f"{prefix}.{k}" if prefix else str(k)
-            if any(key == r or key.startswith(r + ".") for r in RESUMABLE_DIFFERENCES):
-                continue
-            out += _differences(a.get(k), b.get(k), key)
-        return out
-    return [] if a == b else [f"{prefix}: {a!r} -> {b!r}"]
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -399,12 +410,16 @@ def _summary(run: Run, history: list[dict], status: str, wall: float, config_cho
             f"{key}_best": "best epoch of that mean (optimistic: selected on the test set)",
             f"{key}_last10_mean": "mean of that mean over the last 10 epochs (or fewer, if fewer ran)",
             "test set": "every test sample" if not run.cfg.trainer.test_drop_last else "last incomplete batch dropped",
+            "noise_rate_expected": "the noise model's expected corrupted fraction, sum_c p(c) (1 - T[c, c]) "
+                                   "(null: the model does not say, e.g. a label file)",
+            "noise_rate_realised": "the fraction of training targets the noise changed",
+            **({"epsilon_source": EPSILON_SOURCES[run.noise_info["epsilon_source"]]}
+               if algo.selects and "epsilon_source" in run.noise_info else {}),
         },
-        "noise_rate_expected": run.noise_info.get("rate"),
+        "noise_rate_expected": run.noise_info.get("rate_expected"),
         "noise_rate_realised": run.noise_info["rate_realised"],
         "epsilon": algo.epsilon if algo.selects else 0.0,
-        "epsilon_is_noise_rate": bool(algo.selects and run.noise_info.get("rate") is not None
-                                      and math.isclose(algo.epsilon, run.noise_info["rate"])),
+        "epsilon_source": run.noise_info.get("epsilon_source") if algo.selects else None,
         "wall_time_s": wall,
         "task": run.data.task,
         "dataset": run.data.name,
@@ -418,25 +433,6 @@ def _summary(run: Run, history: list[dict], status: str, wall: float, config_cho
     if history:
         summary["samples_per_s"] = float(np.mean([h["samples_per_s"] for h in history]))
     return summary
-
-
-def _previous_run(cfg: DictConfig, config: dict, paths: dict, run_dir: str) -> tuple[Optional[dict], Optional[dict]]:
-    """What ``run_dir`` already holds: ``(summary, checkpoint)``, both None for a fresh start.
-
-    A completed run comes back as its summary (to skip), an unfinished one as its checkpoint
-    (to resume); a run of another config is refused.  ``force=true`` ignores both.
-    """
-    previous = io.read_json(paths[io.SUMMARY])
-    if cfg.force or not (previous or os.path.exists(paths[io.CHECKPOINT])) or not os.path.exists(paths[io.CONFIG]):
-        return None, None
-    diff = _differences(OmegaConf.to_container(OmegaConf.load(paths[io.CONFIG])), config)
-    if diff:
-        raise ConfigError(
-            f"{run_dir} holds a run with a different config ({'; '.join(diff[:3])}); rerun it with the "
-            f"same settings, choose another hydra.run.dir, or add force=true to start over", "resume")
-    if previous and previous.get("status") == "completed":
-        return previous, None
-    return previous, load_checkpoint(paths[io.CHECKPOINT])
 
 
 def _restore(run: Run, ckpt: dict) -> tuple[list[dict], int]:
@@ -486,18 +482,32 @@ def run_epoch(run: Run, epoch: int, stop: "StopFlag") -> Optional[dict]:
 def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict:
     """Run (or resume, or skip if complete) one experiment into ``run_dir``; returns the summary.
 
-    Raises :class:`ConfigError` before anything is written when the input is bad.
+    Raises :class:`ConfigError` before anything is written when the input is bad, when another
+    live process runs in ``run_dir``, or when ``run_dir`` holds another config's run.
     """
     choices = dict(choices or {})
     config = OmegaConf.to_container(cfg, resolve=True)
     paths = {name: os.path.join(run_dir, name) for name in (io.METRICS, io.SUMMARY, io.LABELS, io.CHECKPOINT, io.CONFIG)}
-    previous, ckpt = _previous_run(cfg, config, paths, run_dir)
-    if previous is not None and ckpt is None:
-        log.info("%s already holds a completed run (add force=true to retrain); skipping", run_dir)
-        return previous
+    with RunLock(run_dir):
+        previous, ckpt = previous_run(run_dir, config, bool(cfg.force), load_checkpoint)
+        if previous is not None and ckpt is None:
+            log.info("%s already holds a completed run (add force=true to retrain); skipping", run_dir)
+            return previous
 
-    run = setup(cfg)  # every check; nothing written before this returns
+        run = setup(cfg)  # every check; nothing written before this returns
 
+        # the directory is this run's from its first file on: config.yaml
+        io.write_text(paths[io.CONFIG], OmegaConf.to_yaml(cfg, resolve=True))
+        write_hydra_files(run_dir, cfg)
+        stop_logging = log_to_file(run_dir)
+        try:
+            return _train(run, cfg, config, paths, run_dir, choices, previous, ckpt)
+        finally:
+            stop_logging()
+
+
+def _train(run: Run, cfg: DictConfig, config: dict, paths: dict, run_dir: str, choices: dict,
+           previous: Optional[dict], ckpt: Optional[dict]) -> dict:
     history, start, wall_before = [], 0, 0.0
     if ckpt is not None:
         history, start = _restore(run, ckpt)
@@ -508,13 +518,13 @@ def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict
             if os.path.exists(paths[name]):
                 os.unlink(paths[name])
     io.write_jsonl(paths[io.METRICS], history)  # drops epochs logged after the checkpoint
-    io.write_text(paths[io.CONFIG], OmegaConf.to_yaml(cfg, resolve=True))
     io.write_npz(paths[io.LABELS], clean=run.data.train_y.numpy(), noisy=run.noisy_y.numpy())
 
     name = "-".join(str(choices.get(g, "")) for g in ("dataset", "noise", "algorithm")) + f"-s{cfg.seed}"
     tags = [f"{g}={choices[g]}" for g in ("dataset", "noise", "algorithm", "model", "experiment", "protocol")
             if choices.get(g)] + [f"seed={cfg.seed}"]
-    run.logger.start(config, run_dir, name, _default_group(run_dir, choices), tags)
+    run.logger_id = run.logger.start(config, run_dir, name, _default_group(), tags,
+                                     run_id=(ckpt or {}).get("logger_run_id"))
     status, summary, stop, t_start = "completed", None, StopFlag(), time.perf_counter()
     try:
         with stop:
@@ -546,21 +556,24 @@ def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict
                 summary["signal"] = signal.Signals(stop.signum).name
         io.write_json(paths[io.SUMMARY], summary)
         run.logger.summary(summary)
-        run.logger.finish(exit_code=0 if status == "completed" else 1)
+        run.logger.finish(exit_code=0 if status == "completed" else 1, preempted=status == "interrupted")
     key = PRIMARY[run.data.task][0]
     log.info("%s: %s_final=%s after %d epoch(s), %.1fs", status, key,
              _fmt(summary.get(f"{key}_final")), len(history), summary["wall_time_s"])
     return summary
 
 
-def _default_group(run_dir: str, choices: dict) -> Optional[str]:
+def _default_group() -> Optional[str]:
+    """Inside a multirun, the sweep directory's last two path parts (e.g.
+    ``fmnist-table/2026-11-29_10-00-00``): the same group wherever the sweep is launched from."""
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
         hc = HydraConfig.get()
         if hc.mode == RunMode.MULTIRUN:
-            return os.path.relpath(hc.sweep.dir)
+            parts = os.path.normpath(os.path.abspath(hc.sweep.dir)).split(os.sep)
+            return "/".join(p for p in parts[-2:] if p)
     except Exception:
         pass
     return None

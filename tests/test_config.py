@@ -18,16 +18,24 @@ def options(group):
 
 
 def with_required(*overrides):
-    """``overrides`` plus a value for each mandatory (???) noise key the option leaves open."""
+    """``overrides`` plus a value for each mandatory (???) noise / dataset key the option leaves
+    open, and a label file for the CIFAR-N options (whose ``path`` defaults to ./data)."""
     cfg = compose(*overrides)
-    extra = {"rate": "noise.rate=0.3", "path": "noise.path=/tmp/labels.npy"}
-    return list(overrides) + [v for k, v in extra.items() if k in cfg.noise.keys() and OmegaConf.is_missing(cfg.noise, k)]
+    extra = {"noise": {"rate": "noise.rate=0.3", "path": "noise.path=/tmp/labels.npy"},
+             "dataset": {"path": "dataset.path=/tmp/table.csv", "root": "dataset.root=/tmp",
+                         "label": "dataset.label=y"}}
+    out = list(overrides)
+    for group, keys in extra.items():
+        out += [v for k, v in keys.items() if k in cfg[group].keys() and OmegaConf.is_missing(cfg[group], k)]
+    if cfg.noise._target_ == "prl.noise.CifarN":
+        out.append("noise.path=" + str(Path(__file__).resolve().parent / "conftest.py"))  # any existing file
+    return out
 
 
 def test_default_config_is_the_main_job():
     cfg = compose()
     assert cfg.algorithm.name == "co-prl-l" and cfg.noise._target_ == "prl.noise.PairFlip"
-    assert cfg.noise.rate == 0.45 and cfg.algorithm.epsilon == 0.45
+    assert cfg.noise.rate == 0.45 and cfg.algorithm.epsilon is None  # null: the expected corrupted fraction
     assert cfg.dataset._target_ == "prl.data.fashion_mnist" and cfg.model._target_ == "prl.models.SmallCNN"
     assert cfg.logger._target_ == "prl.loggers.WandbLogger"
     check(cfg)
@@ -64,11 +72,11 @@ def test_optimizers_and_schedulers_build_for_each_network():
             build(cfg.scheduler, "scheduler")(optimizer=optimizer)
 
 
-def test_epsilon_follows_noise_rate_unless_set():
-    assert compose("noise=symmetric50").algorithm.epsilon == 0.5
-    assert compose("noise=pairflip", "noise.rate=0.3").algorithm.epsilon == 0.3
+def test_epsilon_is_null_until_set():
+    """One source for epsilon's default: the runner (the noise model's expected corrupted
+    fraction, tests/test_real_world_noise.py), not an interpolation of noise.rate."""
+    assert compose("noise=symmetric50").algorithm.epsilon is None
     assert compose("noise=pairflip45", "algorithm.epsilon=0.5").algorithm.epsilon == 0.5
-    assert compose("noise=clean").algorithm.epsilon == 0.0
 
 
 def test_typo_on_the_command_line_fails_at_compose_time():

@@ -70,7 +70,8 @@ def realised_matrix(clean, noisy, C):
 
 
 @pytest.mark.parametrize("noise", [Symmetric(0.5, 3), Symmetric(0.2, 4), PairFlip(0.45, 5),
-                                   Symmetric(0.6, 6, include_true_class=True), ClassMap(0.4, 7)])
+                                   Symmetric(0.6, 6, include_true_class=True),
+                                   ClassMap(0.4, 7, mapping="cifar10")])
 def test_realised_transition_matrix_matches_requested(noise):
     C = 10
     clean = np.random.RandomState(0).randint(0, C, 100_000)
@@ -91,7 +92,7 @@ def test_symmetric_conventions_differ_as_documented():
 
 
 def test_cifar10_class_map():
-    T = ClassMap(0.4).transition_matrix(10)
+    T = ClassMap(0.4, mapping="cifar10").transition_matrix(10)
     for src, dst in {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}.items():
         assert T[src, dst] == pytest.approx(0.4) and T[src, src] == pytest.approx(0.6)
     assert T[0, 0] == 1 and T[1, 1] == 1
@@ -117,7 +118,7 @@ def test_bad_rates_refused(make):
 
 
 @pytest.mark.parametrize("noise,C", [(PairFlip(0.5), 10), (PairFlip(0.6), 10), (Symmetric(0.9), 10),
-                                     (Symmetric(0.5), 2), (Symmetric(0.2), 1), (ClassMap(0.5), 10)])
+                                     (Symmetric(0.5), 2), (Symmetric(0.2), 1), (ClassMap(0.5, mapping="cifar10"), 10)])
 def test_uninformative_noise_refused(noise, C):
     with pytest.raises(ConfigError, match="rate|at least 2 classes") as err:
         noise.apply(np.zeros(10, dtype=np.int64), C)

@@ -3,6 +3,8 @@ and nothing else."""
 
 import copy
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -197,3 +199,21 @@ def test_deterministic_flag_runs(tmp_path):
     res = run_cli([*TINY, "trainer.epochs=1", "deterministic=true", f"hydra.run.dir={tmp_path / 'd'}"])
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "d" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("exponent", [1.0, 2.0, 0.5])
+def test_faithful_ramp_is_the_reference_schedule(exponent, tiny_cfg):
+    """protocol=faithful reproduces the reference's ``rate_schedule``: ``np.ones(n_epoch) *
+    forget_rate`` with ``[:num_gradual] = np.linspace(0, forget_rate ** exponent, num_gradual)``,
+    bit for bit over 50 epochs; the default protocol keeps the smooth ramp."""
+    from prl.train import setup
+
+    faithful = setup(tiny_cfg("protocol=faithful", "algorithm=co-prl-l", f"algorithm.exponent={exponent}")).algorithm
+    reference = np.ones(50) * 0.45
+    reference[:10] = np.linspace(0, 0.45 ** exponent, 10)
+    assert [faithful.epsilon_at(t) for t in range(50)] == reference.tolist()
+    if exponent == 2.0:
+        assert faithful.epsilon_at(9) == pytest.approx(0.2025) and faithful.epsilon_at(10) == 0.45
+    smooth = setup(tiny_cfg("algorithm=co-prl-l", f"algorithm.exponent={exponent}")).algorithm
+    assert [smooth.epsilon_at(t) for t in range(50)] == pytest.approx(
+        [0.45 * (t / 9) ** exponent for t in range(10)] + [0.45] * 40)

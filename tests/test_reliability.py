@@ -64,7 +64,7 @@ def test_killed_run_resumes_to_the_same_result(sig, tmp_path, uninterrupted):
     assert summary["status"] == "interrupted" and summary["signal"] == sig.name
     state = torch.load(out / "checkpoint.pt", weights_only=False)
     assert state["epoch"] == summary["epochs_completed"] >= 3
-    assert {"algorithm", "schedulers", "rng", "data_order", "config", "epsilon_next"} <= set(state)
+    assert {"algorithm", "schedulers", "rng", "data_order", "config", "logger_run_id"} <= set(state)
     assert len(metrics(out)) >= state["epoch"]  # maybe one partial epoch more is never written
 
     proc = launch([*ARGS, f"hydra.run.dir={out}"])  # the same command again

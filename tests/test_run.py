@@ -16,7 +16,7 @@ METRIC_KEYS = {"epoch", "epsilon", "train_loss", "test_accuracy", "test_accuracy
                "label_precision", "label_recall", "label_precision_net1", "label_precision_net2", "seconds",
                "samples_per_s"}
 SUMMARY_KEYS = {"status", "test_accuracy_final", "test_accuracy_best", "test_accuracy_last10_mean",
-                "noise_rate_realised", "noise_rate_expected", "wall_time_s", "epsilon", "epsilon_is_noise_rate",
+                "noise_rate_realised", "noise_rate_expected", "wall_time_s", "epsilon", "epsilon_source",
                 "definitions", "choices", "seed", "algorithm", "dataset"}
 
 
@@ -34,13 +34,14 @@ def test_cli_run_writes_every_output(tmp_path):
     assert summary["test_accuracy_best"] == max(r["test_accuracy"] for r in lines)
     assert summary["test_accuracy_last10_mean"] == pytest.approx(np.mean([r["test_accuracy"] for r in lines]))
     assert summary["choices"]["algorithm"] == "co-prl-l" and summary["choices"]["noise"] == "pairflip45"
-    assert summary["epsilon_is_noise_rate"] is True
+    assert summary["epsilon_source"] == "expected_corruption"
     labels = np.load(out / "labels.npz")
     assert labels["clean"].shape == labels["noisy"].shape == (1348,)
     assert summary["noise_rate_realised"] == pytest.approx((labels["clean"] != labels["noisy"]).mean())
     assert 0.35 < summary["noise_rate_realised"] < 0.55
     resolved = yaml.safe_load((out / "config.yaml").read_text())
-    assert resolved["algorithm"]["epsilon"] == 0.45 and "${" not in (out / "config.yaml").read_text()
+    assert resolved["algorithm"]["epsilon"] is None and "${" not in (out / "config.yaml").read_text()
+    assert summary["epsilon"] == 0.45
     assert (out / ".hydra" / "config.yaml").exists() and (out / "checkpoint.pt").exists()
     assert "epoch   3" in (out / "run.log").read_text()  # one-line epoch summaries in the log
 
@@ -60,10 +61,10 @@ def test_noise_seed_is_independent_of_training_seed(tiny_cfg):
     assert not torch.equal(a, setup(tiny_cfg("seed=0", "noise.seed=1")).noisy_y)
 
 
-def test_explicit_epsilon_is_recorded_as_not_the_noise_rate(tiny_cfg, tmp_path):
+def test_explicit_epsilon_is_recorded_as_the_users(tiny_cfg, tmp_path):
     summary = train(tiny_cfg("algorithm=prl-l", "noise=symmetric20", "algorithm.epsilon=0.3", "trainer.epochs=1"),
                     str(tmp_path))
-    assert summary["epsilon"] == 0.3 and summary["epsilon_is_noise_rate"] is False
+    assert summary["epsilon"] == 0.3 and summary["epsilon_source"] == "user"
     assert summary["noise_rate_expected"] == 0.2
 
 

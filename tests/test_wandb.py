@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli
+from .conftest import ROOT, run_cli
 
 BLOCK = 32768
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
@@ -95,7 +97,7 @@ def test_wandb_offline_multirun(tmp_path):
     diverged, completed = runs[1e30], runs[0.1]
     assert diverged["id"] != completed["id"]
     for run in runs.values():
-        assert run["group"] == os.path.join("multirun", "wb")  # the sweep directory, relative to the cwd
+        assert run["group"] == "multirun/wb"  # the sweep directory's last two parts
         assert {"dataset=digits", "noise=symmetric20", "algorithm=standard", "seed=0"} <= run["tags"]
         assert run["config"]["seed"] == 0 and run["config"]["algorithm"]["name"] == "standard"
         assert run["config"]["noise"]["rate"] == 0.2 and run["config"]["dataset"]["_target_"] == "prl.data.digits"
@@ -132,3 +134,50 @@ def test_wandb_mode_is_offline_unless_asked(monkeypatch):
     assert mode("logger.mode=offline") == "offline"
     with pytest.raises(ConfigError, match="logger.mode must be offline, online or disabled"):
         mode("logger.mode=cloud")
+
+
+def test_a_resumed_job_stays_one_wandb_run(tmp_path):
+    """SIGTERM after epoch 2, the same command again: both offline folders carry one run id, the
+    first with epochs 1-2 (marked preempting), the second with epochs 3-5."""
+    import signal
+
+    from .test_reliability import wait_for_epochs
+
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "wd"),
+           "WANDB_CACHE_DIR": str(tmp_path / "wc"), "WANDB_CONFIG_DIR": str(tmp_path / "wcfg"),
+           "WANDB_SILENT": "true", "WANDB_ERROR_REPORTING": "false"}
+    args = [sys.executable, str(ROOT / "run.py"), "dataset=digits", "algorithm=co-prl-l", "trainer.epochs=5",
+            "trainer.threads=1", "trainer.progress=false", "trainer.batch_size=16", "logger=wandb",
+            f"hydra.run.dir={out}"]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_epochs(out, 2, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    done = json.loads((out / "summary.json").read_text())["epochs_completed"]
+    proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+    files = sorted((out / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 2
+    first, second = (offline_run(wandb_records(p)) for p in files)
+    assert first["id"] == second["id"]
+    assert [h["epoch"] for h in first["history"] if "epoch" in h] == list(range(1, done + 1))
+    assert [h["epoch"] for h in second["history"] if "epoch" in h] == list(range(done + 1, 6))
+    assert second["exit"] == [0]
+
+
+def test_the_sweep_group_does_not_depend_on_the_launch_directory(tmp_path):
+    """The same sweep directory launched from two working directories: one wandb group."""
+    sweep = tmp_path / "multirun" / "fmnist-table" / "2026-11-29_10-00-00"
+    groups = []
+    for cwd, seeds in ((tmp_path, "0"), (tmp_path / "multirun", "0,1")):  # the second adds job 1, skips job 0
+        files = cwd / "wandb-files"
+        proc = run_cli(["-m", "dataset=digits", "trainer.epochs=1", "trainer.threads=1", "trainer.progress=false",
+                        "algorithm=standard", "logger=wandb", f"logger.dir={files}", f"hydra.sweep.dir={sweep}",
+                        f"seed={seeds}"],
+                       cwd=cwd, WANDB_MODE="offline", WANDB_DIR=str(tmp_path / "wd"),
+                       WANDB_CACHE_DIR=str(tmp_path / "wc"), WANDB_CONFIG_DIR=str(tmp_path / "wcfg"))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        groups += [offline_run(wandb_records(p))["group"] for p in files.glob("wandb/offline-run-*/run-*.wandb")]
+    assert groups == ["fmnist-table/2026-11-29_10-00-00"] * 2

@@ -14,6 +14,7 @@ from torch import Tensor
 from prl.errors import ConfigError, ConfigValueError
 from prl.losses import (
     CLASSIFICATION,
+    RAMPS,
     REGRESSION,
     epsilon_schedule,
     num_kept,
@@ -89,12 +90,14 @@ class Algorithm:
         logging_forward: bool = False,
         mixup_alpha: float = 0.0,
         score_pass: str = "shared",
+        ramp: str = "smooth",
     ):
         """Common settings (every key of ``conf/algorithm/*.yaml`` but ``name``).
 
         * ``epsilon``: fraction dropped per batch once the ramp is over (``None``: 0 here; the
           runner passes the realised noise rate when no expected rate is known).
-        * ``num_gradual``, ``exponent``: the ramp (:func:`prl.losses.epsilon_schedule`).
+        * ``num_gradual``, ``exponent``, ``ramp``: the ramp (:func:`prl.losses.epsilon_schedule`;
+          ``ramp=reference`` is the reference code's schedule, used by ``protocol=faithful``).
         * ``networks``: how many networks to train (default: the method's own count); 2 for a
           one-network method trains two independent copies and reports their mean.
         * ``reforward`` (selection methods): re-run each network on its kept subset and step on
@@ -136,6 +139,9 @@ class Algorithm:
         self.exponent = float(exponent)
         if self.exponent <= 0:
             raise ConfigValueError(f"exponent must be > 0, got {exponent}", "exponent")
+        if ramp not in RAMPS:
+            raise ConfigValueError(f"ramp must be one of {', '.join(RAMPS)}, got {ramp!r}", "ramp")
+        self.ramp = ramp
         count = self.num_networks if networks is None else int(networks)
         if count < self.num_networks or count < 1 or (self.exchange and count != 2):
             raise ConfigValueError(
@@ -173,7 +179,7 @@ class Algorithm:
         """Drop fraction for 0-based ``epoch`` (0 for methods that do not select)."""
         if not self.selects:
             return 0.0
-        return epsilon_schedule(epoch, self.epsilon, self.num_gradual, self.exponent)
+        return epsilon_schedule(epoch, self.epsilon, self.num_gradual, self.exponent, self.ramp)
 
     def start_epoch(self, epoch: int) -> None:
         """Called by the loop before the first step of (0-based) ``epoch``, also after a resume."""

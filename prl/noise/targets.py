@@ -28,7 +28,7 @@ import numpy as np
 from torch import Tensor
 
 from prl.errors import ConfigValueError
-from prl.noise.labels import _check_rate
+from prl.noise.base import Corruption, check_rate
 
 __all__ = ["TargetNoise", "CleanTargets", "RandomTargets", "HeavyTailedTargets", "LinearAdversary", "ConstantShift"]
 
@@ -36,7 +36,7 @@ REGRESSION = "regression"
 
 
 
-class TargetNoise:
+class TargetNoise(Corruption):
     """Base of the target corruptions: picks the corrupted samples, subclasses fill them in.
 
     ``apply(targets, inputs)`` takes the clean training targets, float ``(N,)`` or ``(N, D)``,
@@ -52,7 +52,7 @@ class TargetNoise:
     seed: int
 
     def __init__(self, rate: float = 0.0, seed: int = 0):
-        self.rate = _check_rate(rate)
+        self.rate = check_rate(rate)
         self.seed = int(seed)
 
     def corrupt(self, rng: np.random.RandomState, targets: np.ndarray, index: np.ndarray,
@@ -68,8 +68,13 @@ class TargetNoise:
         k = int(round(self.rate * n))
         return np.sort(rng.choice(n, size=k, replace=False)) if k else np.zeros(0, dtype=np.int64)
 
-    def apply(self, targets, inputs=None) -> np.ndarray:
+    def expected_corruption(self, clean, num_classes=None) -> float:
+        """``rate``: exactly ``round(rate * N)`` targets are corrupted (so ``rate`` up to rounding)."""
+        return self.rate
+
+    def apply(self, targets, inputs=None, dataset: Optional[str] = None) -> np.ndarray:
         """Noisy copy of the clean training ``targets``; ``inputs`` (N, ...) only for input-based noise."""
+        self.check_dataset(dataset)
         clean = np.asarray(targets, dtype=np.float32)
         if clean.ndim not in (1, 2):
             raise ValueError(f"regression targets must have shape (N,) or (N, D), got {clean.shape}")

@@ -1,0 +1,165 @@
+"""A run directory belongs to one run from its first write.
+
+* :class:`RunLock`: an exclusive ``flock`` on ``<run dir>/.prl.lock`` for the life of a run.  A
+  second process that finds the lock held refuses to start (it would interleave its writes with
+  a live run); the operating system releases the lock when the holder dies, whatever the
+  signal, so a crash never leaves it stuck.  A finished run removes the file.
+* :func:`previous_run`: what the directory already holds.  Its ``config.yaml`` (the first file
+  a run writes) names the owner: a run of another config is refused from then on, whether or
+  not it got as far as a checkpoint.
+* :func:`write_hydra_files`: Hydra's own ``.hydra/`` record (config, hydra config, overrides),
+  written by the run once it owns the directory.  ``conf/config.yaml`` sets
+  ``hydra.output_subdir: null`` so that Hydra does not write it before the ownership check, and
+  ``hydra/job_logging=prl`` so that the log file is opened only then (:func:`log_to_file`).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+from typing import Any, Callable, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from prl import io
+from prl.errors import RunDirError
+
+__all__ = ["RunLock", "previous_run", "write_hydra_files", "log_to_file", "differences", "LOCK", "LOG",
+           "RESUMABLE_DIFFERENCES", "RUN_FILES"]
+
+LOCK = ".prl.lock"
+LOG = "run.log"
+HYDRA_DIR = ".hydra"
+#: files a run writes; any of them makes the directory a run's
+RUN_FILES = (io.CONFIG, io.METRICS, io.SUMMARY, io.LABELS, io.CHECKPOINT)
+#: config keys that may differ between a run directory and the command that resumes it
+RESUMABLE_DIFFERENCES = ("force", "resume", "logger", "trainer.progress", "trainer.device", "trainer.threads")
+
+log = logging.getLogger("prl")
+
+
+class RunLock:
+    """``with RunLock(run_dir):`` holds an exclusive lock on ``run_dir`` or raises
+    :class:`RunDirError` naming the live process that holds it.
+
+    The lock file exists only while a run holds it (it is removed, still locked, on exit; a
+    killed holder leaves an unlocked file behind, which the next run simply takes over).
+    Taking the lock checks that the locked file is still the one at the path, so a holder that
+    removes it while another process waits cannot let two runs in.
+    """
+
+    def __init__(self, run_dir: str):
+        self.path = os.path.join(run_dir, LOCK)
+        self.fd: Optional[int] = None
+
+    def __enter__(self) -> "RunLock":
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                raise RunDirError(
+                    f"{os.path.dirname(self.path)} is in use by another live run (pid {holder}); wait for it to "
+                    f"finish, or choose another hydra.run.dir", "hydra.run.dir") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder removed it between our open and our lock: take the new one
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every setting that differs (the resumable keys aside)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if any(key == r or key.startswith(r + ".") for r in RESUMABLE_DIFFERENCES):
+                continue
+            out += differences(a.get(k), b.get(k), key)
+        return out
+    return [] if a == b else [f"{prefix}: {a!r} -> {b!r}"]
+
+
+def previous_run(run_dir: str, config: dict, force: bool,
+                 load_checkpoint: Callable[[str], Optional[dict]]) -> tuple[Optional[dict], Optional[dict]]:
+    """What ``run_dir`` already holds: ``(summary, checkpoint)``, both None for a fresh start.
+
+    A completed run comes back as its summary (to skip), an unfinished one with a checkpoint as
+    that checkpoint (to resume); a run of the same config without a checkpoint starts over.  A
+    directory that holds another config's run (its ``config.yaml``), or run files without a
+    ``config.yaml``, is refused.  ``force=true`` ignores all of it.
+    """
+    paths = {name: os.path.join(run_dir, name) for name in RUN_FILES}
+    if force:
+        return None, None
+    if not os.path.exists(paths[io.CONFIG]):
+        found = [n for n in RUN_FILES if os.path.exists(paths[n])]
+        summary = io.read_json(paths[io.SUMMARY]) or {}
+        if found and not (found == [io.SUMMARY] and summary.get("status") == "failed"):
+            raise RunDirError(f"{run_dir} holds run files ({', '.join(found)}) but no {io.CONFIG} to say whose; "
+                              f"choose another hydra.run.dir, or add force=true to start over", "hydra.run.dir")
+        return None, None
+    diff = differences(OmegaConf.to_container(OmegaConf.load(paths[io.CONFIG])), config)
+    if diff:
+        raise RunDirError(
+            f"{run_dir} holds a run with a different config ({'; '.join(diff[:3])}); rerun it with the "
+            f"same settings, choose another hydra.run.dir, or add force=true to start over", "resume")
+    previous = io.read_json(paths[io.SUMMARY])
+    if previous and previous.get("status") == "completed":
+        return previous, None
+    return previous, load_checkpoint(paths[io.CHECKPOINT])
+
+
+def write_hydra_files(run_dir: str, cfg: DictConfig) -> None:
+    """Hydra's ``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` for this job (as Hydra
+    writes them when ``hydra.output_subdir`` is set); nothing outside a Hydra app."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        hydra_cfg = HydraConfig.instance().cfg
+    except Exception:
+        return
+    if hydra_cfg is None:
+        return
+    folder = os.path.join(run_dir, HYDRA_DIR)
+    io.write_text(os.path.join(folder, "config.yaml"), OmegaConf.to_yaml(cfg))
+    io.write_text(os.path.join(folder, "hydra.yaml"), OmegaConf.to_yaml(hydra_cfg))
+    io.write_text(os.path.join(folder, "overrides.yaml"), OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
+
+
+def log_to_file(run_dir: str) -> Callable[[], None]:
+    """Append the ``prl`` log (and the root logger's) to ``<run dir>/run.log``; returns the undo."""
+    handler = logging.FileHandler(os.path.join(run_dir, LOG))
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+
+    def remove() -> None:
+        root.removeHandler(handler)
+        handler.close()
+
+    return remove
