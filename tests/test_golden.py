@@ -6,9 +6,9 @@ compares the whole ``metrics.jsonl`` (timing columns aside) with the values stor
 the code before the redesign; a change that moves them is either a bug or an intentional change
 that gets its own commit (regenerate with ``PRL_GOLDEN=update pytest tests/test_golden.py``).
 
-Float results depend on the torch build and the CPU's vector unit: on another torch version or
-CPU capability than the one recorded the comparison is skipped with the reason (regenerate there
-from a commit known to be good).
+Float results depend on the torch build and the CPU: on another torch version or CPU than the one
+recorded the comparison is skipped with the reason (regenerate there from a commit known to be
+good).
 """
 
 from __future__ import annotations
@@ -61,8 +61,19 @@ CASES: dict[str, list[str]] = {
 }
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        return ""
+
+
 def environment() -> dict:
-    return {"torch": torch.__version__.split("+")[0], "cpu": torch.backends.cpu.get_cpu_capability()}
+    """What float results depend on: the torch build, the CPU's vector unit and its make (the same
+    seed gives other floats on an Intel Xeon than on an AMD EPYC, both AVX-512)."""
+    return {"torch": torch.__version__.split("+")[0], "cpu": torch.backends.cpu.get_cpu_capability(),
+            "cpu_model": _cpu_model()}
 
 
 def run_case(name: str, run_dir: Path) -> list[dict]:
