@@ -25,7 +25,7 @@ Conventions
   sample: ``final`` (after the last epoch), ``best`` (best epoch, selected on the test set:
   optimistic), ``last10`` (mean over the last 10 epochs, the protocol of the co-teaching and
   PRL papers; the default).  Classification rows report ``test_accuracy_*`` (%, higher is
-  better), regression rows ``test_mse_*`` (lower is better, see :data:`prl.train.PRIMARY`).
+  better), regression rows ``test_mse_*`` (lower is better, see :class:`prl.tasks.Task`).
   Any numeric summary column (e.g. ``label_precision_last10_mean``) can be tabulated too.
 * **Cells**: rows are dataset x noise (type and expected rate), columns the algorithm
   (its config choice).  Cell text is ``mean ± std (n)``: mean and *sample* standard
@@ -57,8 +57,17 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from prl import io
-from prl.io import PRIMARY
+from prl import outputs
+from prl.algorithms import ORDER
+from prl.config import EXECUTION_KEYS, PERFORMANCE_KEYS, REPLICATE_KEYS
+from prl.tasks import TASKS
+
+
+def _primary(task: str) -> tuple[str, bool]:
+    """``(metric key, higher is better)`` of ``task`` (classification for unknown tasks)."""
+    t = TASKS.get(task, TASKS["classification"])
+    return t.primary, t.higher_is_better
+
 
 __all__ = [
     "AnalysisError",
@@ -94,17 +103,14 @@ _PROTOCOL_TEXT = {
     "_best": "at the best epoch (selected on the test set: optimistic)",
     "_last10_mean": "mean over the last 10 epochs (co-teaching / PRL protocol)",
 }
-#: display order of known algorithms (others follow alphabetically)
-ALGORITHM_ORDER = ("standard", "bootstrapping", "spl", "co-teaching", "co-teaching-plus", "jocor",
-                   "prl-l", "co-prl-l", "prl-g", "co-prl-g")
+#: display order of known algorithms (others follow alphabetically): the registry's order
+ALGORITHM_ORDER = ORDER
 DATASET_ORDER = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 NOISE_ORDER = ("clean", "pairflip", "symmetric", "classmap", "labelfile")
 _NOISE_NAMES = {"pairflip": "pair-flip", "classmap": "class-map", "labelfile": "label file"}
 #: config keys (flattened, prefix match) that never make two runs different settings:
-#: replicate keys, logging, performance knobs and paths
-IGNORED_KEYS = ("seed", "noise.seed", "logger", "force", "resume", "deterministic", "trainer.progress",
-                "trainer.device", "trainer.threads", "trainer.checkpoint", "trainer.eval_batch_size",
-                "trainer.compile", "trainer.channels_last", "dataset.root", "dataset.download")
+#: replicate keys, how a run is executed, performance knobs (one source: :mod:`prl.config`)
+IGNORED_KEYS = REPLICATE_KEYS + EXECUTION_KEYS + PERFORMANCE_KEYS
 #: Hydra group choices that can split a column (model=..., optimizer=..., ...)
 VARIANT_CHOICES = ("model", "optimizer", "scheduler", "protocol")
 _ROW = ["dataset", "noise_type", "noise_rate", "row_variant"]
@@ -140,7 +146,7 @@ def _load_yaml(path: str) -> Optional[Any]:
 def _job_config(run_dir: str) -> dict:
     """The run's config: ``config.yaml`` (resolved by the runner) or, for a run that failed
     before writing it, Hydra's ``.hydra/config.yaml`` resolved here when possible."""
-    cfg = _load_yaml(os.path.join(run_dir, io.CONFIG))
+    cfg = _load_yaml(os.path.join(run_dir, outputs.CONFIG))
     if isinstance(cfg, dict):
         return cfg
     path = os.path.join(run_dir, ".hydra", "config.yaml")
@@ -207,7 +213,7 @@ def find_runs(*paths: str) -> list[str]:
             raise AnalysisError(f"{p} is not a directory; pass a sweep directory (multirun/...), a run "
                                 f"directory (outputs/...) or a folder holding them")
         for dirpath, dirnames, filenames in os.walk(p):
-            if io.SUMMARY in filenames or ".hydra" in dirnames:
+            if outputs.SUMMARY in filenames or ".hydra" in dirnames:
                 found.append(os.path.abspath(dirpath))
                 dirnames[:] = []
                 continue
@@ -223,7 +229,7 @@ def read_run(run_dir: str) -> dict:
     """One run directory as a flat dict (the columns of :data:`RUN_COLUMNS`, before the
     table-wide fields ``noise``, ``column``, ``variant`` and ``duplicate`` are filled in,
     plus ``cfg.<key>`` for every flattened config key)."""
-    summary = io.read_json(os.path.join(run_dir, io.SUMMARY)) or {}
+    summary = outputs.read_json(os.path.join(run_dir, outputs.SUMMARY)) or {}
     hydra_cfg = (_load_yaml(os.path.join(run_dir, ".hydra", "hydra.yaml")) or {}).get("hydra", {}) or {}
     config = _job_config(run_dir)
     choices = dict(summary.get("choices") or hydra_cfg.get("runtime", {}).get("choices") or {})
@@ -234,10 +240,10 @@ def read_run(run_dir: str) -> dict:
     status = summary.get("status") or "incomplete"
     if status not in _STATUS_RANK:
         status = "failed"
-    metrics_path = os.path.join(run_dir, io.METRICS)
+    metrics_path = os.path.join(run_dir, outputs.METRICS)
     epochs_completed = summary.get("epochs_completed")
     if epochs_completed is None and os.path.isfile(metrics_path):
-        epochs_completed = len(io.read_jsonl(metrics_path))
+        epochs_completed = len(outputs.read_jsonl(metrics_path))
     error = summary.get("error")
     if status == "incomplete":
         error = "no summary.json (still running, killed, or crashed before training)"
@@ -265,7 +271,7 @@ def read_run(run_dir: str) -> dict:
         "run_dir": os.path.abspath(run_dir),
         "sweep": _sweep_dir(run_dir),
         "job": _int((hydra_cfg.get("job") or {}).get("num")),
-        "mtime": os.path.getmtime(os.path.join(run_dir, io.SUMMARY) if summary else run_dir),
+        "mtime": os.path.getmtime(os.path.join(run_dir, outputs.SUMMARY) if summary else run_dir),
     }
     for key, value in summary.items():
         if key.startswith(("test_", "label_")) and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -460,7 +466,7 @@ class Metric:
 def resolve_metric(metric: str, task: str = "classification") -> Metric:
     """``final`` / ``best`` / ``last10`` -> the task's primary summary column; any other
     name is taken as a summary column (``label_*`` and ``test_accuracy*`` higher is better)."""
-    key, higher = PRIMARY.get(task, PRIMARY["classification"])
+    key, higher = _primary(task)
     if metric in PROTOCOLS:
         suffix = PROTOCOLS[metric]
         name = {"test_accuracy": "Test accuracy (%", "test_mse": "Test MSE ("}.get(key, key + " (")
@@ -779,7 +785,7 @@ def _reason(r: pd.Series) -> str:
 
 def run_summary(run_dir: str) -> pd.Series:
     """``summary.json`` of one run, nested keys flattened (``noise.rate``, ``choices.model``)."""
-    summary = io.read_json(os.path.join(run_dir, io.SUMMARY))
+    summary = outputs.read_json(os.path.join(run_dir, outputs.SUMMARY))
     if summary is None:
         raise AnalysisError(f"{run_dir} has no readable summary.json (still running, killed, or not a run)")
     return pd.Series(_flatten(summary, encode=False), dtype=object)
@@ -787,7 +793,7 @@ def run_summary(run_dir: str) -> pd.Series:
 
 def run_metrics(run_dir: str) -> pd.DataFrame:
     """``metrics.jsonl`` of one run: one row per epoch (complete lines only)."""
-    recs = io.read_jsonl(os.path.join(run_dir, io.METRICS))
+    recs = outputs.read_jsonl(os.path.join(run_dir, outputs.METRICS))
     return pd.DataFrame(recs)
 
 
@@ -831,7 +837,7 @@ def plot_curves(curve_df: pd.DataFrame, metric: str = "test", ncols: int = 3, ti
         if len(tasks) != 1:
             raise AnalysisError(f"metric='test' needs runs of one task, these are {tasks or 'none'}; filter them "
                                 f"or name the metric (test_accuracy, test_mse)")
-        metric = PRIMARY.get(tasks[0], PRIMARY["classification"])[0]
+        metric = _primary(tasks[0])[0]
     if metric not in curve_df.columns:
         raise AnalysisError(f"no per-epoch {metric!r} in these runs; available: "
                             f"{', '.join(c for c in curve_df.columns if c not in ('run_dir', 'dataset'))}")
@@ -921,7 +927,7 @@ def plot_run(run_dir: str):
 def noise_transition(run_dir: str) -> pd.DataFrame:
     """The realised label-noise matrix of a run, from its ``labels.npz``: row-stochastic,
     ``T[i, j]`` = fraction of the training samples of clean class i labelled j."""
-    path = os.path.join(run_dir, io.LABELS)
+    path = os.path.join(run_dir, outputs.LABELS)
     try:
         with np.load(path) as z:
             clean, noisy = z["clean"], z["noisy"]
@@ -987,7 +993,7 @@ def report(paths: Sequence[str], out: Optional[str] = None, metric: str = "last1
 
     def put(name: str, text: str) -> None:
         path = os.path.join(out, name)
-        io.write_text(path, text)
+        outputs.write_text(path, text)
         files.append(path)
 
     put("table.md", f"<!-- prl.analysis of {', '.join(paths)} -->\n\n" + table.to_markdown())
@@ -998,13 +1004,13 @@ def report(paths: Sequence[str], out: Optional[str] = None, metric: str = "last1
     if plots:
         c = curves(runs)
         if not c.empty:
-            wanted = [PRIMARY.get(t, PRIMARY["classification"])[0] for t in c["task"].unique()] + ["label_precision"]
+            wanted = [_primary(t)[0] for t in c["task"].unique()] + ["label_precision"]
             for name in dict.fromkeys(wanted):
                 if name not in c.columns or c[name].isna().all():
                     continue
                 fig = plot_curves(c, name)
                 path = os.path.join(out, f"curves_{name}.png")
-                io.atomic_write(path, lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=120))
+                outputs.atomic_write(path, lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=120))
                 files.append(path)
     return Report(runs, table, out, files)
 

@@ -24,7 +24,8 @@ from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from prl.errors import ConfigError
 
-__all__ = ["Config", "TrainerConfig", "check", "check_node", "build", "register_schema", "LEAF_GROUPS", "INJECTED"]
+__all__ = ["Config", "TrainerConfig", "check", "check_node", "build", "register_schema", "LEAF_GROUPS", "INJECTED",
+           "EXECUTION_KEYS", "PERFORMANCE_KEYS", "REPLICATE_KEYS", "matches"]
 
 
 @dataclass
@@ -93,6 +94,21 @@ def register_resolvers() -> None:
 
 register_schema()
 register_resolvers()
+
+#: keys (flattened, prefix match) that say how a run is executed, not what it computes: they may
+#: differ between a run directory and the command that resumes it, and never split a table
+EXECUTION_KEYS = ("force", "resume", "logger", "trainer.progress", "trainer.device", "trainer.threads",
+                  "trainer.checkpoint", "dataset.root", "dataset.download")
+#: performance knobs: they can move floats (so a resume must keep them) but define no new setting
+PERFORMANCE_KEYS = ("deterministic", "trainer.eval_batch_size", "trainer.compile", "trainer.channels_last")
+#: replicate keys: runs that differ only in these are repeats of one setting
+REPLICATE_KEYS = ("seed", "noise.seed")
+
+
+def matches(key: str, keys) -> bool:
+    """True when the flattened ``key`` is one of ``keys`` or lies below one (``logger.mode``)."""
+    return any(key == k or key.startswith(k + ".") for k in keys)
+
 
 #: groups whose nodes are built with ``hydra.utils.instantiate`` from a ``_target_``
 LEAF_GROUPS = ("dataset", "model", "noise", "optimizer", "scheduler", "logger")

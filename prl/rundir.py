@@ -23,19 +23,18 @@ from typing import Any, Callable, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from prl import io
+from prl import outputs
+from prl.config import EXECUTION_KEYS, matches
 from prl.errors import RunDirError
 
 __all__ = ["RunLock", "previous_run", "write_hydra_files", "log_to_file", "differences", "LOCK", "LOG",
-           "RESUMABLE_DIFFERENCES", "RUN_FILES"]
+           "RUN_FILES"]
 
 LOCK = ".prl.lock"
 LOG = "run.log"
 HYDRA_DIR = ".hydra"
 #: files a run writes; any of them makes the directory a run's
-RUN_FILES = (io.CONFIG, io.METRICS, io.SUMMARY, io.LABELS, io.CHECKPOINT)
-#: config keys that may differ between a run directory and the command that resumes it
-RESUMABLE_DIFFERENCES = ("force", "resume", "logger", "trainer.progress", "trainer.device", "trainer.threads")
+RUN_FILES = (outputs.CONFIG, outputs.METRICS, outputs.SUMMARY, outputs.LABELS, outputs.CHECKPOINT)
 
 log = logging.getLogger("prl")
 
@@ -92,12 +91,12 @@ class RunLock:
 
 
 def differences(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """``key: old -> new`` for every setting that differs (the resumable keys aside)."""
+    """``key: old -> new`` for every setting that differs (:data:`prl.config.EXECUTION_KEYS` aside)."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b)):
             key = f"{prefix}.{k}" if prefix else str(k)
-            if any(key == r or key.startswith(r + ".") for r in RESUMABLE_DIFFERENCES):
+            if matches(key, EXECUTION_KEYS):
                 continue
             out += differences(a.get(k), b.get(k), key)
         return out
@@ -116,22 +115,22 @@ def previous_run(run_dir: str, config: dict, force: bool,
     paths = {name: os.path.join(run_dir, name) for name in RUN_FILES}
     if force:
         return None, None
-    if not os.path.exists(paths[io.CONFIG]):
+    if not os.path.exists(paths[outputs.CONFIG]):
         found = [n for n in RUN_FILES if os.path.exists(paths[n])]
-        summary = io.read_json(paths[io.SUMMARY]) or {}
-        if found and not (found == [io.SUMMARY] and summary.get("status") == "failed"):
-            raise RunDirError(f"{run_dir} holds run files ({', '.join(found)}) but no {io.CONFIG} to say whose; "
+        summary = outputs.read_json(paths[outputs.SUMMARY]) or {}
+        if found and not (found == [outputs.SUMMARY] and summary.get("status") == "failed"):
+            raise RunDirError(f"{run_dir} holds run files ({', '.join(found)}) but no {outputs.CONFIG} to say whose; "
                               f"choose another hydra.run.dir, or add force=true to start over", "hydra.run.dir")
         return None, None
-    diff = differences(OmegaConf.to_container(OmegaConf.load(paths[io.CONFIG])), config)
+    diff = differences(OmegaConf.to_container(OmegaConf.load(paths[outputs.CONFIG])), config)
     if diff:
         raise RunDirError(
             f"{run_dir} holds a run with a different config ({'; '.join(diff[:3])}); rerun it with the "
             f"same settings, choose another hydra.run.dir, or add force=true to start over", "resume")
-    previous = io.read_json(paths[io.SUMMARY])
+    previous = outputs.read_json(paths[outputs.SUMMARY])
     if previous and previous.get("status") == "completed":
         return previous, None
-    return previous, load_checkpoint(paths[io.CHECKPOINT])
+    return previous, load_checkpoint(paths[outputs.CHECKPOINT])
 
 
 def write_hydra_files(run_dir: str, cfg: DictConfig) -> None:
@@ -146,9 +145,9 @@ def write_hydra_files(run_dir: str, cfg: DictConfig) -> None:
     if hydra_cfg is None:
         return
     folder = os.path.join(run_dir, HYDRA_DIR)
-    io.write_text(os.path.join(folder, "config.yaml"), OmegaConf.to_yaml(cfg))
-    io.write_text(os.path.join(folder, "hydra.yaml"), OmegaConf.to_yaml(hydra_cfg))
-    io.write_text(os.path.join(folder, "overrides.yaml"), OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
+    outputs.write_text(os.path.join(folder, "config.yaml"), OmegaConf.to_yaml(cfg))
+    outputs.write_text(os.path.join(folder, "hydra.yaml"), OmegaConf.to_yaml(hydra_cfg))
+    outputs.write_text(os.path.join(folder, "overrides.yaml"), OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
 
 
 def log_to_file(run_dir: str) -> Callable[[], None]:

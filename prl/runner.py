@@ -21,7 +21,7 @@ from typing import Optional
 from omegaconf import DictConfig, OmegaConf
 
 from prl import config as _schema  # noqa: F401  (registers prl_schema in the ConfigStore)
-from prl import io, rundir
+from prl import outputs, rundir
 from prl.errors import ConfigError, RunDirError
 
 log = logging.getLogger("prl")
@@ -40,7 +40,7 @@ def main(cfg: DictConfig) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from prl.io import PRIMARY
+    from prl.tasks import TASKS
     from prl.train import train
 
     hc = HydraConfig.get()
@@ -53,7 +53,7 @@ def main(cfg: DictConfig) -> Optional[float]:
         if multirun:
             log.error(message)
             if _is_fresh(run_dir) and not isinstance(exc, RunDirError):
-                io.write_json(os.path.join(run_dir, io.SUMMARY),
+                outputs.write_json(os.path.join(run_dir, outputs.SUMMARY),
                               {"status": "failed", "error": message, "choices": dict(hc.runtime.choices)})
                 rundir.write_hydra_files(run_dir, cfg)
             raise
@@ -64,7 +64,7 @@ def main(cfg: DictConfig) -> Optional[float]:
         sys.exit(2)
     except Exception as exc:  # a crash before training wrote anything: still record the job
         if multirun and _is_fresh(run_dir):
-            io.write_json(os.path.join(run_dir, io.SUMMARY), {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+            outputs.write_json(os.path.join(run_dir, outputs.SUMMARY), {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                                                               "choices": dict(hc.runtime.choices)})
             rundir.write_hydra_files(run_dir, cfg)
         raise
@@ -81,8 +81,8 @@ def main(cfg: DictConfig) -> Optional[float]:
             print(message, file=sys.stderr)
             sys.exit(1)
         raise RuntimeError(message)
-    key = PRIMARY.get(summary.get("task", "classification"), PRIMARY["classification"])[0]
-    return summary.get(f"{key}_final")
+    task = TASKS.get(summary.get("task"), TASKS["classification"])
+    return summary.get(f"{task.primary}_final")
 
 
 def expand_resume(argv: list[str]) -> list[str]:

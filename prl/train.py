@@ -37,8 +37,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from prl import io
-from prl.io import PRIMARY
+from prl import outputs
 from prl.algorithms import Algorithm
 from prl.algorithms import get as get_algorithm
 from prl.config import build, check
@@ -46,6 +45,7 @@ from prl.data import BatchIterator, Data
 from prl.errors import ConfigError
 from prl.models import has_batchnorm
 from prl.noise import TailTrim, trim_training_set
+from prl.tasks import get_task
 from prl.rundir import RunLock, log_to_file, previous_run, write_hydra_files
 
 log = logging.getLogger("prl")
@@ -337,7 +337,7 @@ def save_checkpoint(path: str, run: Run, epoch: int, history: list[dict], config
         "history": history,
         "config": config,
     }
-    io.atomic_write(path, lambda fh: torch.save(state, fh))
+    outputs.atomic_write(path, lambda fh: torch.save(state, fh))
 
 
 def load_checkpoint(path: str) -> Optional[dict]:
@@ -388,7 +388,8 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
 
 
 def _summary(run: Run, history: list[dict], status: str, wall: float, config_choices: dict) -> dict:
-    key, higher = PRIMARY[run.data.task]
+    task = get_task(run.data.task)
+    key, higher = task.primary, task.higher_is_better
     values = [h[key] for h in history]
     summary: dict[str, Any] = {"status": status, "epochs_completed": len(history), "epochs": int(run.cfg.trainer.epochs)}
     if values:
@@ -487,7 +488,7 @@ def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict
     """
     choices = dict(choices or {})
     config = OmegaConf.to_container(cfg, resolve=True)
-    paths = {name: os.path.join(run_dir, name) for name in (io.METRICS, io.SUMMARY, io.LABELS, io.CHECKPOINT, io.CONFIG)}
+    paths = {name: os.path.join(run_dir, name) for name in (outputs.METRICS, outputs.SUMMARY, outputs.LABELS, outputs.CHECKPOINT, outputs.CONFIG)}
     with RunLock(run_dir):
         previous, ckpt = previous_run(run_dir, config, bool(cfg.force), load_checkpoint)
         if previous is not None and ckpt is None:
@@ -497,7 +498,7 @@ def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict
         run = setup(cfg)  # every check; nothing written before this returns
 
         # the directory is this run's from its first file on: config.yaml
-        io.write_text(paths[io.CONFIG], OmegaConf.to_yaml(cfg, resolve=True))
+        outputs.write_text(paths[outputs.CONFIG], OmegaConf.to_yaml(cfg, resolve=True))
         write_hydra_files(run_dir, cfg)
         stop_logging = log_to_file(run_dir)
         try:
@@ -514,11 +515,11 @@ def _train(run: Run, cfg: DictConfig, config: dict, paths: dict, run_dir: str, c
         wall_before = float((previous or {}).get("wall_time_s", 0.0))
         log.info("resuming %s from epoch %d", run_dir, start)
     else:
-        for name in (io.METRICS, io.SUMMARY, io.CHECKPOINT):
+        for name in (outputs.METRICS, outputs.SUMMARY, outputs.CHECKPOINT):
             if os.path.exists(paths[name]):
                 os.unlink(paths[name])
-    io.write_jsonl(paths[io.METRICS], history)  # drops epochs logged after the checkpoint
-    io.write_npz(paths[io.LABELS], clean=run.data.train_y.numpy(), noisy=run.noisy_y.numpy())
+    outputs.write_jsonl(paths[outputs.METRICS], history)  # drops epochs logged after the checkpoint
+    outputs.write_npz(paths[outputs.LABELS], clean=run.data.train_y.numpy(), noisy=run.noisy_y.numpy())
 
     name = "-".join(str(choices.get(g, "")) for g in ("dataset", "noise", "algorithm")) + f"-s{cfg.seed}"
     tags = [f"{g}={choices[g]}" for g in ("dataset", "noise", "algorithm", "model", "experiment", "protocol")
@@ -539,11 +540,11 @@ def _train(run: Run, cfg: DictConfig, config: dict, paths: dict, run_dir: str, c
                               epoch + 1, record["train_loss"])
                     break
                 history.append(record)
-                io.append_jsonl(paths[io.METRICS], record)
+                outputs.append_jsonl(paths[outputs.METRICS], record)
                 run.logger.log(record, step=record["epoch"])
                 log.info(_epoch_line(record, run.data.task))
                 if cfg.trainer.checkpoint:
-                    save_checkpoint(paths[io.CHECKPOINT], run, epoch + 1, history, config)
+                    save_checkpoint(paths[outputs.CHECKPOINT], run, epoch + 1, history, config)
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         summary = _summary(run, history, status, wall_before + time.perf_counter() - t_start, choices)
@@ -554,10 +555,10 @@ def _train(run: Run, cfg: DictConfig, config: dict, paths: dict, run_dir: str, c
             summary = _summary(run, history, status, wall_before + time.perf_counter() - t_start, choices)
             if stop.signum is not None:
                 summary["signal"] = signal.Signals(stop.signum).name
-        io.write_json(paths[io.SUMMARY], summary)
+        outputs.write_json(paths[outputs.SUMMARY], summary)
         run.logger.summary(summary)
         run.logger.finish(exit_code=0 if status == "completed" else 1, preempted=status == "interrupted")
-    key = PRIMARY[run.data.task][0]
+    key = get_task(run.data.task).primary
     log.info("%s: %s_final=%s after %d epoch(s), %.1fs", status, key,
              _fmt(summary.get(f"{key}_final")), len(history), summary["wall_time_s"])
     return summary

@@ -18,7 +18,8 @@ from .conftest import CONF
 
 def test_every_config_is_registered_and_vice_versa():
     names = {p.stem for p in Path(CONF, "algorithm").glob("*.yaml")}
-    assert names == set(algorithms.available())
+    assert names == set(algorithms.available()) == set(algorithms.ORDER)
+    assert len(algorithms.ORDER) == len(set(algorithms.ORDER))
     for p in Path(CONF, "algorithm").glob("*.yaml"):
         assert f"name: {p.stem}\n" in p.read_text(), f"{p} must carry its own name"
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from prl import io
+from prl import outputs
 from prl.algorithms.base import Algorithm
 from prl.errors import ConfigError
 from prl.runner import expand_resume
@@ -140,21 +140,21 @@ def test_failure_inside_training_is_recorded(tiny_cfg, tmp_path, monkeypatch):
 
 def test_jsonl_reader_ignores_a_torn_last_line(tmp_path):
     path = tmp_path / "m.jsonl"
-    io.append_jsonl(str(path), {"epoch": 1})
+    outputs.append_jsonl(str(path), {"epoch": 1})
     with open(path, "a") as fh:
         fh.write('{"epoch": 2, "te')
-    assert io.read_jsonl(str(path)) == [{"epoch": 1}]
+    assert outputs.read_jsonl(str(path)) == [{"epoch": 1}]
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     path = tmp_path / "summary.json"
-    io.write_json(str(path), {"status": "completed"})
+    outputs.write_json(str(path), {"status": "completed"})
 
     def fail(fh):
         fh.write("{half")
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        io.atomic_write(str(path), fail, binary=False)
+        outputs.atomic_write(str(path), fail, binary=False)
     assert json.loads(path.read_text()) == {"status": "completed"}
     assert os.listdir(tmp_path) == ["summary.json"]

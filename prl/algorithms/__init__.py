@@ -39,4 +39,9 @@ from prl.algorithms import coteaching_plus  # noqa: F401,E402
 from prl.algorithms import jocor  # noqa: F401,E402
 from prl.algorithms import prlg  # noqa: F401,E402  (prl-g, co-prl-g)
 
-__all__ = ["REGISTRY", "Algorithm", "available", "get", "register"]
+#: every registered algorithm in the order tables and the README list them: ERM baselines, the
+#: small-loss family, then PRL (a test checks this against the registry)
+ORDER = ("standard", "bootstrapping", "spl", "co-teaching", "co-teaching-plus", "jocor",
+         "prl-l", "co-prl-l", "prl-g", "co-prl-g")
+
+__all__ = ["REGISTRY", "ORDER", "Algorithm", "available", "get", "register"]

@@ -1,4 +1,4 @@
-"""Files of a run directory, written so that a reader never sees half a file.
+"""The files of a run directory: their names, and writes that a reader never sees half of.
 
 ``summary.json``, ``labels.npz`` and checkpoints are written to a temporary file in the same
 folder and renamed over the target (atomic on POSIX).  ``metrics.jsonl`` gets whole lines,
@@ -7,7 +7,7 @@ flushed and fsynced one epoch at a time.
 
 from __future__ import annotations
 
-import io
+import io as _io
 import json
 import math
 import os
@@ -21,9 +21,6 @@ SUMMARY = "summary.json"
 LABELS = "labels.npz"
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
-
-#: primary test metric per task: (key in metrics.jsonl, higher is better)
-PRIMARY = {"classification": ("test_accuracy", True), "regression": ("test_mse", False)}
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -78,7 +75,7 @@ def read_json(path: str) -> Optional[dict]:
 
 
 def write_npz(path: str, **arrays: np.ndarray) -> None:
-    buf = io.BytesIO()
+    buf = _io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write(path, lambda fh: fh.write(buf.getvalue()))
 
