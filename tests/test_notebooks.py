@@ -29,7 +29,7 @@ def test_notebook_is_thin_and_clean(path):
         src = cell.source
         assert not cell.outputs and cell.execution_count is None, f"{path.name}: saved with outputs"
         for word in ("def ", "class ", "lambda", "for ", "while ", "import pandas", "import numpy", "matplotlib.pyplot"):
-            assert word not in src, f"{path.name}: {word!r} belongs in prl/analysis.py, not in a notebook"
+            assert word not in src, f"{path.name}: {word!r} belongs in prl/analysis/, not in a notebook"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
