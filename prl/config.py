@@ -3,10 +3,14 @@
 * :class:`Config` / :class:`TrainerConfig` are registered in Hydra's ConfigStore as
   ``prl_schema``; ``conf/config.yaml`` builds on it, so a misspelt or wrongly typed key of the
   top level or of ``trainer`` fails when Hydra composes the config.
-* The leaf groups (``dataset``, ``model``, ``noise``, ``optimizer``, ``scheduler``, ``logger``)
-  carry a ``_target_`` inside ``prl``, and ``algorithm`` a registered ``name``.  Their schema is
+* One way to build each kind of thing: leaf objects (``dataset``, ``model``, ``noise``,
+  ``optimizer``, ``scheduler``, ``logger``, ``trim``) from a ``_target_`` inside ``prl`` with
+  ``hydra.utils.instantiate`` (:func:`build`); the algorithm, which owns networks built from the
+  leaves, by its ``name`` through the registry (:mod:`prl.algorithms.registry`).  Their schema is
   the Python signature of what they build: :func:`check` compares every key and simple type
   with it and raises one :class:`ConfigError` naming the key and what is allowed.
+* Which keys never define an experiment (:data:`EXECUTION_KEYS`, :data:`PERFORMANCE_KEYS`,
+  :data:`REPLICATE_KEYS`): resuming and the analysis tables both read them here.
 """
 
 from __future__ import annotations
@@ -50,9 +54,11 @@ class TrainerConfig:
 
 @dataclass
 class TrimConfig:
-    """Regression only: before training, remove (or clip) the training samples whose *observed*
-    (noisy) target lies beyond a quantile; see :class:`prl.noise.TailTrim`."""
+    """Regression only: before training, remove (``mode: remove``) or clip (``mode: clip``) the
+    training samples whose *observed* (noisy) target lies beyond a quantile; a leaf object like
+    the groups' (``_target_``), see :class:`prl.noise.TailTrim`."""
 
+    _target_: str = "prl.noise.TailTrim"
     quantile: Optional[float] = None  # e.g. 0.99; null: no trimming
     mode: str = "remove"  # remove | clip
     tails: str = "both"  # both | upper | lower
@@ -110,8 +116,9 @@ def matches(key: str, keys) -> bool:
     return any(key == k or key.startswith(k + ".") for k in keys)
 
 
-#: groups whose nodes are built with ``hydra.utils.instantiate`` from a ``_target_``
-LEAF_GROUPS = ("dataset", "model", "noise", "optimizer", "scheduler", "logger")
+#: nodes built with ``hydra.utils.instantiate`` from a ``_target_`` (leaf objects); the algorithm is
+#: the one node built by ``name`` through the registry (it owns networks built from the leaves)
+LEAF_GROUPS = ("dataset", "model", "noise", "optimizer", "scheduler", "logger", "trim")
 #: arguments the runner passes at build time (never set in a config)
 INJECTED = {
     "model": {"input_shape", "num_outputs"},

@@ -21,6 +21,10 @@ SUMMARY = "summary.json"
 LABELS = "labels.npz"
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
+#: Hydra's record of a job (config.yaml, hydra.yaml, overrides.yaml), written by the run itself
+HYDRA_DIR = ".hydra"
+#: the files a run writes (``config.yaml`` first); any of them makes a directory a run's
+RUN_FILES = (CONFIG, METRICS, SUMMARY, LABELS, CHECKPOINT)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

@@ -21,7 +21,8 @@ from typing import Optional
 from omegaconf import DictConfig, OmegaConf
 
 from prl import config as _schema  # noqa: F401  (registers prl_schema in the ConfigStore)
-from prl import outputs, rundir
+from prl import outputs
+from prl.engine import rundir
 from prl.errors import ConfigError, RunDirError
 
 log = logging.getLogger("prl")
@@ -33,7 +34,7 @@ def _is_fresh(run_dir: str) -> bool:
         entries = os.listdir(run_dir)
     except OSError:
         return False
-    return all(e in (".hydra", rundir.LOCK) or e.endswith(".log") for e in entries)
+    return all(e in (outputs.HYDRA_DIR, rundir.LOCK) or e.endswith(".log") for e in entries)
 
 
 def main(cfg: DictConfig) -> Optional[float]:
@@ -41,7 +42,7 @@ def main(cfg: DictConfig) -> Optional[float]:
     from hydra.types import RunMode
 
     from prl.tasks import TASKS
-    from prl.train import train
+    from prl.engine import train
 
     hc = HydraConfig.get()
     run_dir = hc.runtime.output_dir
@@ -91,7 +92,7 @@ def expand_resume(argv: list[str]) -> list[str]:
     if not given:
         return argv
     run_dir = given[-1].split("=", 1)[1]
-    saved = os.path.join(run_dir, ".hydra", "overrides.yaml")
+    saved = os.path.join(run_dir, outputs.HYDRA_DIR, "overrides.yaml")
     if not os.path.isfile(saved):
         print(f"Config error: resume={run_dir} is not a run directory (no {saved}); pass the directory a run "
               f"wrote into (outputs/<date>/<time> or multirun/<date>/<time>/<job>)", file=sys.stderr)

@@ -44,6 +44,16 @@ def tiny_cfg():
     return make
 
 
+def step(algo, x, y, epsilon: float):
+    """One ``train_step`` of ``algo`` on ``(x, y)`` dropping the fraction ``epsilon`` (a selection
+    method gets a fixed-fraction rule without a ramp; ERM methods drop nothing anyway)."""
+    from prl.algorithms import DropFraction, Selection
+
+    if isinstance(algo, Selection):
+        algo.rule = DropFraction(epsilon, num_gradual=0)
+    return algo.train_step(x, y)
+
+
 def run_cli(args: list[str], cwd: Path = ROOT, timeout: float = 300, **env: str):
     """Run ``python run.py args`` in a subprocess (no wandb unless ``env`` says so, short Hydra
     errors); ``env`` adds environment variables.  Returns the CompletedProcess."""

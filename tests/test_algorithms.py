@@ -11,9 +11,9 @@ from prl import algorithms
 from prl.losses import loss_layer_grad_norm, num_kept, per_sample_loss
 from prl.models import MLP, SmallCNN
 from prl.optim import adam
-from prl.train import train
+from prl.engine import train
 
-from .conftest import CONF
+from .conftest import CONF, step
 
 
 def test_every_config_is_registered_and_vice_versa():
@@ -41,7 +41,7 @@ def test_kept_count_and_lowest_scores(name, eps):
     algo = make(name, epsilon=eps)
     x, y = batch(100)
     before = [copy.deepcopy(net) for net in algo.networks]
-    out = algo.train_step(x, y, eps)
+    out = step(algo, x, y, eps)
     k = int((1 - eps) * 100)
     assert [idx.shape[0] for idx in out["kept"]] == [k] * len(algo.networks) == [num_kept(100, eps)] * len(algo.networks)
     for net, idx in zip(before, out["kept"]):
@@ -59,8 +59,8 @@ def test_co_variants_exchange(name):
     before = [copy.deepcopy(net) for net in algo.networks]
     seen = []
     update = algo.update
-    algo.update = lambda i, output, losses, x_, y_, idx, k: seen.append((i, idx)) or update(i, output, losses, x_, y_, idx, k)
-    out = algo.train_step(x, y, 0.4)
+    algo.update = lambda i, output, losses, x_, y_, idx, divide=True: seen.append((i, idx)) or update(i, output, losses, x_, y_, idx, divide)
+    out = step(algo, x, y, 0.4)
     assert not torch.equal(out["kept"][0], out["kept"][1])
     assert seen[0][0] == 0 and torch.equal(seen[0][1], out["kept"][1])  # net 1 learns from net 2's picks
     assert seen[1][0] == 1 and torch.equal(seen[1][1], out["kept"][0])
@@ -73,7 +73,7 @@ def test_single_network_variants_do_not_exchange():
     algo = make("prl-l", epsilon=0.4, networks=2)  # two independent networks (faithful mode)
     x, y = batch(80)
     before = [copy.deepcopy(net) for net in algo.networks]
-    out = algo.train_step(x, y, 0.4)
+    out = step(algo, x, y, 0.4)
     for i in range(2):
         expected = per_sample_loss(before[i](x), y)[out["kept"][i]].mean()
         torch.testing.assert_close(out["loss"][i], expected.detach())
@@ -83,7 +83,7 @@ def test_zero_epsilon_keeps_everything_and_equals_erm():
     torch.manual_seed(3)
     x, y = batch(32)
     a, b = make("prl-l", epsilon=0.0), make("standard")
-    out_a, out_b = a.train_step(x, y, 0.0), b.train_step(x, y, 0.0)
+    out_a, out_b = step(a, x, y, 0.0), step(b, x, y, 0.0)
     assert out_a["kept"] == [None]
     torch.testing.assert_close(out_a["loss"], out_b["loss"])
     for pa, pb in zip(a.networks.parameters(), b.networks.parameters()):
@@ -97,7 +97,7 @@ def test_bootstrapping_objective():
     logits = net(x)
     expected = 0.8 * torch.nn.functional.cross_entropy(logits, y) + 0.2 * torch.nn.functional.cross_entropy(
         logits, logits.argmax(1))
-    torch.testing.assert_close(algo.train_step(x, y, 0.0)["loss"][0], expected.detach())
+    torch.testing.assert_close(step(algo, x, y, 0.0)["loss"][0], expected.detach())
 
 
 def test_bootstrapping_refuses_regression():
@@ -107,8 +107,8 @@ def test_bootstrapping_refuses_regression():
 
 def test_epsilon_ramp_per_epoch():
     algo = make("co-prl-l", epsilon=0.45, num_gradual=10)
-    assert [round(algo.epsilon_at(t), 6) for t in (0, 1, 9, 30)] == [0.0, 0.05, 0.45, 0.45]
-    assert make("standard").epsilon_at(30) == 0.0
+    assert [round(algo.rule.at(t), 6) for t in (0, 1, 9, 30)] == [0.0, 0.05, 0.45, 0.45]
+    assert make("standard").record() == {"epsilon": 0.0}
 
 
 def test_unknown_algorithm_lists_the_registered_ones():

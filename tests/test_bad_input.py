@@ -64,8 +64,10 @@ CASES = [
     ("num-gradual-negative", ["algorithm.num_gradual=-1"], ["algorithm.num_gradual must be >= 0"]),
     ("score-pass-unknown", ["algorithm=prl-l", "algorithm.score_pass=auto"],
      ["algorithm.score_pass must be one of shared, separate"]),
-    ("score-pass-separate-not-possible", ["algorithm=bootstrapping", "+algorithm.score_pass=separate"],
-     ["algorithm.score_pass=separate is not possible for bootstrapping", "co-prl-l"]),
+    ("score-pass-separate-not-possible", ["algorithm=jocor", "+algorithm.score_pass=separate"],
+     ["algorithm.score_pass=separate is not possible for jocor", "co-prl-l"]),
+    ("erm-has-no-selection-switches", ["algorithm=bootstrapping", "+algorithm.double_divide=true"],
+     ["algorithm.double_divide is not a setting of algorithm", "allowed keys: beta, networks"]),
 ]
 if "prl-g" in algorithms.available():
     CASES.append(("prl-g-with-batchnorm", ["algorithm=prl-g", "model=cnn-small"], ["BatchNorm", "resnet32-gn", "cnn-small-gn"]))

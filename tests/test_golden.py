@@ -77,7 +77,7 @@ def environment() -> dict:
 
 
 def run_case(name: str, run_dir: Path) -> list[dict]:
-    from prl.train import train
+    from prl.engine import train
 
     cfg = compose(*BASE, *CASES[name])
     summary = train(cfg, str(run_dir), choices={})

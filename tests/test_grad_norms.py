@@ -27,7 +27,7 @@ from prl.grad_norms import (
 from prl.losses import per_sample_loss, select_lowest
 from prl.models import MLP, ResNet32, SmallCNN
 from prl.optim import adam
-from prl.train import setup, train
+from prl.engine import setup, train
 
 RTOL = 1e-5
 
@@ -36,6 +36,8 @@ MODELS = {
     "cnn-small-gn": lambda out: SmallCNN((1, 8, 8), out, padding=2, norm="gn"),
     "resnet32-gn": lambda out: ResNet32((3, 8, 8), out, norm="gn", blocks=1),
 }
+
+from .conftest import step
 
 
 def data(name: str, task: str, n: int = 9, seed: int = 0):
@@ -294,7 +296,7 @@ def test_selection_equals_sorting_the_norms(name, task, engine):
     _, x, y, loss_fn = data(model_name, task, n=40)
     algo = make(name, model_fn(model_name, task), task=task, epsilon=0.3, grad_norm=engine)
     before = [copy.deepcopy(net) for net in algo.networks]
-    out = algo.train_step(x, y, 0.3)
+    out = step(algo, x, y, 0.3)
     k = int(0.7 * 40)
     for i, (net, kept) in enumerate(zip(before, out["kept"])):
         norms = naive_grad_norms(net, loss_fn, x, y)
@@ -313,7 +315,7 @@ def test_ghost_step_equals_plain_backward_step(name):
     fn = model_fn("cnn-small-gn")
     ghost, func = make(name, fn, epsilon=0.4, grad_norm="ghost"), make(name, fn, epsilon=0.4, grad_norm="functorch")
     for _ in range(2):
-        a, b = ghost.train_step(x, y, 0.4), func.train_step(x, y, 0.4)
+        a, b = step(ghost, x, y, 0.4), step(func, x, y, 0.4)
         assert all(torch.equal(i, j) for i, j in zip(a["kept"], b["kept"]))
         torch.testing.assert_close(a["loss"], b["loss"], rtol=1e-10, atol=0)
     for p, q in zip(ghost.networks.parameters(), func.networks.parameters()):
@@ -324,8 +326,8 @@ def test_no_selection_is_plain_erm_and_bad_options_fail():
     fn = model_fn("mlp")
     _, x, y, _ = data("mlp", "classification", n=20)
     algo, erm = make("prl-g", fn, epsilon=0.3), make("standard", fn)
-    out = algo.train_step(x, y, 0.0)
-    erm.train_step(x, y, 0.0)
+    out = step(algo, x, y, 0.0)
+    step(erm, x, y, 0.0)
     assert out["kept"] == [None]
     for p, q in zip(algo.networks.parameters(), erm.networks.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
@@ -370,6 +372,6 @@ def test_prl_g_under_torch_compile():
     algo = make("prl-g", lambda: MODELS["cnn-small-gn"](10), epsilon=0.4)
     ref = naive_grad_norms(algo.networks[0], loss_fn, x, y)
     algo.networks = nn.ModuleList(torch.compile(net) for net in algo.networks)
-    out = algo.train_step(x, y, 0.4)
+    out = step(algo, x, y, 0.4)
     assert rel_err(algo.last_scores[0], ref) < 1e-4
     assert torch.equal(out["kept"][0].sort().values, select_lowest(ref, int(0.6 * 24)).sort().values)

@@ -18,7 +18,9 @@ from prl.algorithms.coteaching_plus import (
 from prl.algorithms.jocor import JoCoR, jocor_loss, symmetric_kl
 from prl.errors import ConfigError
 from prl.optim import adam, sgd
-from prl.train import train
+from prl.engine import train
+
+from .conftest import step
 
 
 class Table(nn.Module):
@@ -79,7 +81,7 @@ def test_disagreement_set_and_official_kept_count():
 def test_small_loss_exchange_on_the_disagreement_set_only():
     algo = coplus()
     before = tables_of(algo)
-    out = algo.train_step(X, Y, 0.5)
+    out = step(algo, X, Y, 0.5)
     assert out["kept"][0].tolist() == [2, 3]  # net 1's two smallest losses among {2,3,4,5}
     assert out["kept"][1].tolist() == [4, 5]
     after = tables_of(algo)
@@ -94,7 +96,7 @@ def test_small_loss_exchange_on_the_disagreement_set_only():
 def test_zero_epsilon_keeps_the_whole_disagreement_set():
     algo = coplus()
     before = tables_of(algo)
-    out = algo.train_step(X, Y, 0.0)
+    out = step(algo, X, Y, 0.0)
     assert sorted(out["kept"][0].tolist()) == sorted(out["kept"][1].tolist()) == [2, 3, 4, 5]
     after = tables_of(algo)
     assert changed_rows(before[0], after[0]) == changed_rows(before[1], after[1]) == [2, 3, 4, 5]
@@ -102,14 +104,14 @@ def test_zero_epsilon_keeps_the_whole_disagreement_set():
 
 def test_kept_count_falls_back_to_the_whole_disagreement_set():
     algo = coplus()
-    out = algo.train_step(X, Y, 0.9)  # int(0.1 * 4) = 0 -> keep all 4 (num_kept would keep 1)
+    out = step(algo, X, Y, 0.9)  # int(0.1 * 4) = 0 -> keep all 4 (num_kept would keep 1)
     assert [idx.numel() for idx in out["kept"]] == [4, 4]
 
 
 def test_quirks_double_softmax_and_double_divide():
     algo = coplus(double_softmax=True, double_divide=True)
     before = tables_of(algo)
-    out = algo.train_step(X, Y, 0.5)
+    out = step(algo, X, Y, 0.5)
     # ranking of softmax(z) cross-entropies agrees here; the loss is CE(softmax(z)) / k
     for i, other in ((0, 1), (1, 0)):
         kept = out["kept"][other]
@@ -119,7 +121,7 @@ def test_quirks_double_softmax_and_double_divide():
 
 def test_reforward_gives_the_same_step_without_batch_statistics():
     a, b = coplus(), coplus(reforward=True)
-    out_a, out_b = a.train_step(X, Y, 0.5), b.train_step(X, Y, 0.5)
+    out_a, out_b = step(a, X, Y, 0.5), step(b, X, Y, 0.5)
     torch.testing.assert_close(out_a["loss"], out_b["loss"])
     for ta, tb in zip(tables_of(a), tables_of(b)):
         torch.testing.assert_close(ta, tb)
@@ -129,12 +131,12 @@ def test_all_agreeing_batch_trains_on_everything_then_on_nothing():
     algo = coplus(AGREE, AGREE, warmup_steps=1)
     x, y = torch.arange(4), torch.tensor([0, 2, 1, 1])
     before = tables_of(algo)
-    out = algo.train_step(x, y, 0.5)  # step 0 < 1: whole batch, plain mean (no epsilon, no drop)
+    out = step(algo, x, y, 0.5)  # step 0 < 1: whole batch, plain mean (no epsilon, no drop)
     assert out["kept"] == [None, None]
     torch.testing.assert_close(out["loss"], torch.stack([F.cross_entropy(t, y) for t in before]))
     after = tables_of(algo)
     assert changed_rows(before[0], after[0]) == changed_rows(before[1], after[1]) == [0, 1, 2, 3]
-    out = algo.train_step(x, y, 0.5)  # step 1: zero loss, nothing learnt (plain SGD does not move)
+    out = step(algo, x, y, 0.5)  # step 1: zero loss, nothing learnt (plain SGD does not move)
     assert [idx.numel() for idx in out["kept"]] == [0, 0]
     assert out["loss"].tolist() == [0.0, 0.0]
     for t0, t1 in zip(after, tables_of(algo)):
@@ -144,9 +146,9 @@ def test_all_agreeing_batch_trains_on_everything_then_on_nothing():
 def test_zero_loss_step_still_steps_the_optimizer_as_the_official_code():
     algo = coplus(AGREE, AGREE, warmup_steps=1, optimizer_fn=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))
     x, y = torch.arange(4), torch.tensor([0, 2, 1, 1])
-    algo.train_step(x, y, 0.0)
+    step(algo, x, y, 0.0)
     mid = tables_of(algo)
-    algo.train_step(x, y, 0.0)  # zero gradient, but the momentum buffer moves the weights
+    step(algo, x, y, 0.0)  # zero gradient, but the momentum buffer moves the weights
     assert all(not torch.equal(a, b) for a, b in zip(mid, tables_of(algo)))
 
 
@@ -157,7 +159,7 @@ def test_warmup_step_global_counter_and_official_product():
 
     def full(algo, epoch):
         algo.start_epoch(epoch)  # the loop's start-of-epoch call
-        return algo.train_step(x, y, 0.0)["kept"][0] is None
+        return step(algo, x, y, 0.0)["kept"][0] is None
 
     # global: steps 0, 1, 2 train on the batch, 3 and later not (across epochs)
     assert [full(glob, e) for e in (1, 1, 1, 1, 2)] == [True, True, True, False, False]
@@ -174,20 +176,20 @@ def test_plain_co_teaching_before_init_epoch():
     ref = algorithms.get("co-teaching")(model_fn=tables(NET1, NET2), optimizer_fn=plain_sgd)
     for epoch in (0, 1):
         algo.start_epoch(epoch)
-        out, out_ref = algo.train_step(X, Y, 0.5), ref.train_step(X, Y, 0.5)
+        out, out_ref = step(algo, X, Y, 0.5), step(ref, X, Y, 0.5)
         assert [k.tolist() for k in out["kept"]] == [k.tolist() for k in out_ref["kept"]]
         assert 0 in out["kept"][0].tolist()  # an agreeing sample: no disagreement filter yet
         torch.testing.assert_close(out["loss"], out_ref["loss"])
     algo.start_epoch(2)
-    out = algo.train_step(X, Y, 0.5)
+    out = step(algo, X, Y, 0.5)
     assert set(out["kept"][0].tolist()) <= {2, 3, 4, 5}
 
 
 def test_epoch_bookkeeping_comes_from_start_epoch_only():
     algo = coplus(init_epoch=1)
     algo.start_epoch(0)
-    algo.train_step(X, Y, 0.0)
-    algo.epsilon_at(1)  # save_checkpoint asks for the next epoch's epsilon: no side effect
+    step(algo, X, Y, 0.0)
+    algo.rule.at(1)  # save_checkpoint asks for the next epoch's epsilon: no side effect
     assert (algo.epoch, algo.batch) == (0, 1)
     algo.start_epoch(1)
     algo.start_epoch(1)  # idempotent within an epoch
@@ -258,7 +260,7 @@ def test_jocor_keeps_the_smallest_joint_losses_for_both_networks():
     torch.manual_seed(1)
     x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
     joint = jocor_loss(nets[0](x), nets[1](x), y, 0.4).detach()
-    out = algo.train_step(x, y, 0.3)
+    out = step(algo, x, y, 0.3)
     kept = out["kept"][0]
     assert kept is out["kept"][1] and kept.numel() == int(0.7 * 40)
     dropped = torch.ones(40, dtype=torch.bool)
@@ -276,7 +278,7 @@ def test_jocor_update_equals_the_official_single_optimizer_update(opt, reforward
     ref = copy.deepcopy(nets)
     ref_opt = optimizer_fn(list(ref[0].parameters()) + list(ref[1].parameters()))
     g = torch.Generator().manual_seed(2)
-    for step, eps in enumerate((0.0, 0.25, 0.5)):
+    for eps in (0.0, 0.25, 0.5):
         x, y = torch.randn(32, 4, generator=g), torch.randint(0, 3, (32,), generator=g)
         # the official step: joint loss, argsort, int((1 - eps) * N) kept, mean, one optimizer
         joint = official_joint(ref[0](x), ref[1](x), y, 0.6)
@@ -285,7 +287,7 @@ def test_jocor_update_equals_the_official_single_optimizer_update(opt, reforward
         ref_opt.zero_grad()
         ref_loss.backward()
         ref_opt.step()
-        out = algo.train_step(x, y, eps)
+        out = step(algo, x, y, eps)
         torch.testing.assert_close(out["loss"][0], ref_loss.detach())
     for net, r in zip(algo.networks, ref):
         for p, q in zip(net.parameters(), r.parameters()):

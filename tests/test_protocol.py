@@ -11,9 +11,13 @@ import torch
 from prl import algorithms
 from prl.data import BatchIterator
 from prl.models import CNN9, MLP, SmallCNN
-from prl.train import evaluate, train
+from prl.engine import train
+from prl.engine.metrics import evaluate
+
+from prl.tasks import get_task
 
 from .conftest import compose
+from .conftest import step as fixed_step
 
 
 def make(name, model_fn, lr=0.1, **kw):
@@ -51,7 +55,7 @@ def count_forwards(algo):
 
 def step(algo, eps=0.3):
     x, y = batch()
-    return algo.train_step(x, y, eps)
+    return fixed_step(algo, x, y, eps)
 
 
 def same(a, b):
@@ -78,10 +82,9 @@ def test_double_divide_scales_the_step_by_one_over_kept_count():
     torch.testing.assert_close(out_b["loss"], out_a["loss"] / k)
     for p0, pa, pb in zip(start, params(a), params(b)):
         torch.testing.assert_close(pb - p0, (pa - p0) / k, rtol=1e-4, atol=1e-8)
-    # methods that do not select are untouched (the reference divides selection losses only)
-    c, d = make("standard", plain_net), make("standard", plain_net, double_divide=True)
-    step(c), step(d)
-    assert same(params(c), params(d))
+    # methods that do not select have no such switch (the reference divides selection losses only)
+    with pytest.raises(TypeError, match="double_divide"):
+        make("standard", plain_net, double_divide=True)
 
 
 def test_logging_forward_touches_batchnorm_statistics_only():
@@ -121,8 +124,9 @@ class Constant(torch.nn.Module):
 def test_test_drop_last_ignores_the_tail_of_the_test_set():
     y = torch.tensor([1] * 8 + [0] * 2)  # the last (incomplete) batch holds the two correct ones
     x = torch.zeros(10, 1)
-    every = evaluate([Constant()], BatchIterator(x, y, 4, shuffle=False), "classification")
-    dropped = evaluate([Constant()], BatchIterator(x, y, 4, shuffle=False, drop_last=True), "classification")
+    task = get_task("classification")
+    every = evaluate([Constant()], BatchIterator(x, y, 4, shuffle=False), task)
+    dropped = evaluate([Constant()], BatchIterator(x, y, 4, shuffle=False, drop_last=True), task)
     assert every[0]["test_accuracy"] == pytest.approx(20.0) and dropped[0]["test_accuracy"] == 0.0
 
 
@@ -189,7 +193,7 @@ def test_mixup_steps_on_mixed_kept_samples_only():
 def test_mixup_works_for_regression():
     algo = make("prl-l", lambda: MLP((3,), 1, hidden=(8,)), epsilon=0.2, task="regression", mixup_alpha=1.0)
     x, y = torch.randn(20, 3), torch.randn(20, 1)
-    out = algo.train_step(x, y, 0.2)
+    out = fixed_step(algo, x, y, 0.2)
     assert out["kept"][0].shape == (16,) and torch.isfinite(out["loss"]).all()
 
 
@@ -206,14 +210,14 @@ def test_faithful_ramp_is_the_reference_schedule(exponent, tiny_cfg):
     """protocol=faithful reproduces the reference's ``rate_schedule``: ``np.ones(n_epoch) *
     forget_rate`` with ``[:num_gradual] = np.linspace(0, forget_rate ** exponent, num_gradual)``,
     bit for bit over 50 epochs; the default protocol keeps the smooth ramp."""
-    from prl.train import setup
+    from prl.engine import setup
 
     faithful = setup(tiny_cfg("protocol=faithful", "algorithm=co-prl-l", f"algorithm.exponent={exponent}")).algorithm
     reference = np.ones(50) * 0.45
     reference[:10] = np.linspace(0, 0.45 ** exponent, 10)
-    assert [faithful.epsilon_at(t) for t in range(50)] == reference.tolist()
+    assert [faithful.rule.at(t) for t in range(50)] == reference.tolist()
     if exponent == 2.0:
-        assert faithful.epsilon_at(9) == pytest.approx(0.2025) and faithful.epsilon_at(10) == 0.45
+        assert faithful.rule.at(9) == pytest.approx(0.2025) and faithful.rule.at(10) == 0.45
     smooth = setup(tiny_cfg("algorithm=co-prl-l", f"algorithm.exponent={exponent}")).algorithm
-    assert [smooth.epsilon_at(t) for t in range(50)] == pytest.approx(
+    assert [smooth.rule.at(t) for t in range(50)] == pytest.approx(
         [0.45 * (t / 9) ** exponent for t in range(10)] + [0.45] * 40)

@@ -15,7 +15,7 @@ from prl.data import digits
 from prl.errors import ConfigError
 from prl.noise import CLASS_MAPS, CifarN, ClassMap, LabelFile, PairFlip, Symmetric
 from prl.noise.labels import CIFAR100_SUPERCLASSES
-from prl.train import setup
+from prl.engine import setup
 
 from .conftest import TINY, run_cli, summary
 from .test_data import write_cifar
@@ -205,7 +205,7 @@ def test_your_own_class_map_from_the_command_line(tiny_cfg):
     changed = run.noisy_y.numpy() != y
     assert set(np.unique(y[changed])) <= {2, 3}
     share = np.isin(y, [2, 3]).mean()
-    assert run.algorithm.epsilon == pytest.approx(0.4 * share)
+    assert run.algorithm.rule.epsilon == pytest.approx(0.4 * share)
     assert run.noise_info["epsilon_source"] == "expected_corruption"
 
 
@@ -233,7 +233,7 @@ def test_expected_corruption_of_each_noise_model():
      "expected_corruption"),
 ])
 def test_epsilon_source_is_recorded(tiny_cfg, tmp_path, overrides, epsilon, source):
-    from prl.train import train
+    from prl.engine import train
 
     s = train(tiny_cfg("trainer.epochs=1", *overrides), str(tmp_path / "run"))
     assert s["epsilon"] == epsilon and s["epsilon_source"] == source

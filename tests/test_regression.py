@@ -30,6 +30,8 @@ FMNIST = "/usr/share/datasets/fashion-mnist"
 SHORT = ["dataset=diabetes", "model=mlp", "noise=target-random", "noise.rate=0.3", "logger=none",
          "trainer.epochs=2", "trainer.batch_size=64", "trainer.progress=false", "trainer.checkpoint=false"]
 
+from .conftest import step
+
 
 def compose(*overrides: str):
     from hydra import compose as hydra_compose
@@ -188,7 +190,7 @@ def test_celeba_through_the_config(tmp_path):
     _write_celeba(tmp_path)
     cfg = compose("dataset=celeba-landmarks", f"dataset.root={tmp_path}", "dataset.image_size=16",
                   "noise=target-shift", "noise.rate=0.5", "model=cnn-small", "model.padding=2", "logger=none")
-    from prl.train import setup
+    from prl.engine import setup
 
     run = setup(cfg)
     assert run.data.train_y.shape == (4, 10)
@@ -310,7 +312,7 @@ def test_bad_parameters_name_their_key(make, key):
 
 
 def test_bad_noise_parameter_through_the_config(tmp_path):
-    from prl.train import train
+    from prl.engine import train
 
     cfg = compose(*SHORT, "noise.distribution=laplace")
     with pytest.raises(ConfigError, match="noise.distribution") as exc:
@@ -365,7 +367,7 @@ def test_trim_end_to_end(tmp_path):
     cfg = compose(*SHORT)
     if "trim" not in cfg:
         pytest.skip("the runner has no trim option yet (train.py / config.py diff pending)")
-    from prl.train import train
+    from prl.engine import train
 
     cfg = compose(*SHORT, "noise=target-shift", "noise.shift=8", "trim.quantile=0.75", "trim.tails=upper")
     summary = train(cfg, run_dir=str(tmp_path))
@@ -397,8 +399,8 @@ def test_prl_l_keeps_the_smallest_autograd_loss_layer_gradients():
     norms = out.grad.norm(dim=1)  # d loss_i / d f(x_i), row by row
     assert torch.allclose(out.grad, (out - y).detach(), atol=1e-6)
     algo.networks[0].zero_grad()
-    step = algo.train_step(x, y, 0.25)
-    kept = step["kept"][0]
+    out = step(algo, x, y, 0.25)
+    kept = out["kept"][0]
     assert kept.shape == (48,)
     assert set(kept.tolist()) == set(torch.argsort(norms)[:48].tolist())
     assert norms[kept].max() <= norms[torch.tensor([i for i in range(64) if i not in set(kept.tolist())])].min()
@@ -416,7 +418,7 @@ def test_prl_l_selects_like_the_trimmed_loss_for_squared_error():
         torch.manual_seed(1)
         algo = get(name)(model_fn=lambda: MLP((4,), 3, hidden=(8,)), optimizer_fn=adam, task="regression",
                          epsilon=0.4)
-        kept.append(algo.train_step(x, y, 0.4)["kept"][0])
+        kept.append(step(algo, x, y, 0.4)["kept"][0])
     assert torch.equal(kept[0], kept[1])
 
 
@@ -425,7 +427,7 @@ def test_prl_l_selects_like_the_trimmed_loss_for_squared_error():
 
 @pytest.mark.parametrize("algorithm", ["standard", "prl-l", "co-prl-l", "spl", "co-teaching"])
 def test_short_runs_on_diabetes(tmp_path, algorithm):
-    from prl.train import train
+    from prl.engine import train
 
     # a 4-std shift of 30% of the targets: PRL-L and the small-loss rules should find them
     cfg = compose(*SHORT, "noise=target-shift", "noise.shift=4.0", f"algorithm={algorithm}",
@@ -448,7 +450,7 @@ def test_short_runs_on_diabetes(tmp_path, algorithm):
 
 
 def test_bootstrapping_refuses_regression(tmp_path):
-    from prl.train import train
+    from prl.engine import train
 
     with pytest.raises(ConfigError, match="does not support regression") as exc:
         train(compose(*SHORT, "algorithm=bootstrapping"), run_dir=str(tmp_path))
@@ -456,7 +458,7 @@ def test_bootstrapping_refuses_regression(tmp_path):
 
 
 def test_classification_noise_on_a_regression_dataset_is_refused(tmp_path):
-    from prl.train import train
+    from prl.engine import train
 
     with pytest.raises(ConfigError, match="regression task; pick a regression noise") as exc:
         train(compose(*SHORT, "noise=symmetric20"), run_dir=str(tmp_path))
@@ -464,7 +466,7 @@ def test_classification_noise_on_a_regression_dataset_is_refused(tmp_path):
 
 
 def test_regression_noise_on_a_classification_dataset_is_refused(tmp_path):
-    from prl.train import train
+    from prl.engine import train
 
     with pytest.raises(ConfigError, match="classification task; pick a classification noise"):
         train(compose("dataset=digits", "logger=none", "noise=target-random", "noise.rate=0.3"),
@@ -472,7 +474,7 @@ def test_regression_noise_on_a_classification_dataset_is_refused(tmp_path):
 
 
 def test_image_model_on_tabular_data_suggests_mlp(tmp_path):
-    from prl.train import train
+    from prl.engine import train
 
     with pytest.raises(ConfigError, match="use model=mlp") as exc:
         train(compose(*[o for o in SHORT if o != "model=mlp"]), run_dir=str(tmp_path))
@@ -482,7 +484,7 @@ def test_image_model_on_tabular_data_suggests_mlp(tmp_path):
 @pytest.mark.parametrize("noise", ["target-clean", "target-random", "target-heavy-tailed", "target-linear",
                                    "target-shift"])
 def test_every_regression_noise_config_builds_and_corrupts(noise):
-    from prl.train import setup
+    from prl.engine import setup
 
     rate = [] if noise == "target-clean" else ["noise.rate=0.25"]
     run = setup(compose(*[o for o in SHORT if not o.startswith("noise")], f"noise={noise}", *rate))

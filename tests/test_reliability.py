@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from prl import outputs
-from prl.algorithms.base import Algorithm
+from prl.algorithms import Selection
 from prl.errors import ConfigError
 from prl.runner import expand_resume
-from prl.train import train
+from prl.engine import train
 
 from .conftest import ROOT, TINY
 
@@ -110,17 +110,17 @@ def test_resume_argument_reuses_the_saved_overrides(tmp_path):
 
 
 def test_diverged_run_stops_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_path, monkeypatch):
-    original = Algorithm.train_step
+    original = Selection.train_step
     calls = {"n": 0}
 
-    def poisoned(self, x, y, eps):
+    def poisoned(self, x, y, index=None):
         calls["n"] += 1
-        out = original(self, x, y, eps)
+        out = original(self, x, y, index)
         if calls["n"] > 2 * 22:  # digits: 22 steps an epoch at batch 64 -> NaN from epoch 3 on
             out["loss"] = out["loss"] * float("nan")
         return out
 
-    monkeypatch.setattr(Algorithm, "train_step", poisoned)
+    monkeypatch.setattr(Selection, "train_step", poisoned)
     summary = train(tiny_cfg("trainer.epochs=5"), str(tmp_path))
     assert summary["status"] == "diverged" and summary["epochs_completed"] == 2
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 2
@@ -128,10 +128,10 @@ def test_diverged_run_stops_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_pat
 
 
 def test_failure_inside_training_is_recorded(tiny_cfg, tmp_path, monkeypatch):
-    def broken(self, x, y, eps):
+    def broken(self, x, y, index=None):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(Algorithm, "train_step", broken)
+    monkeypatch.setattr(Selection, "train_step", broken)
     with pytest.raises(RuntimeError, match="boom"):
         train(tiny_cfg(), str(tmp_path))
     summary = json.loads((tmp_path / "summary.json").read_text())

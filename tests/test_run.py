@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from prl.data import digits
-from prl.train import setup, train
+from prl.engine import setup, train
 
 from .conftest import TINY, run_cli
 

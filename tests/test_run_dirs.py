@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from prl.errors import ConfigError
-from prl.rundir import RunLock
-from prl.train import train
+from prl.engine.rundir import RunLock
+from prl.engine import train
 
 from .conftest import ROOT, TINY, run_cli
 from .test_reliability import launch
@@ -68,7 +68,7 @@ def test_a_live_run_is_not_joined_by_a_second_process(tmp_path, tiny_cfg):
 
 def test_a_crashed_holder_does_not_leave_the_lock_stuck(tmp_path, tiny_cfg):
     run_dir = tmp_path / "crash"
-    code = f"from prl.rundir import RunLock; import os, time; l = RunLock({str(run_dir)!r}).__enter__(); " \
+    code = f"from prl.engine.rundir import RunLock; import os, time; l = RunLock({str(run_dir)!r}).__enter__(); " \
            f"print('locked', flush=True); time.sleep(60)"
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"

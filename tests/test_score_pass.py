@@ -14,6 +14,8 @@ from prl.optim import adam
 
 SEPARATE = ["spl", "prl-l", "co-teaching", "co-prl-l"]
 
+from .conftest import step
+
 
 def gn_net():
     return SmallCNN((1, 8, 8), 10, padding=2, norm="gn")
@@ -38,7 +40,7 @@ def test_separate_gives_the_shared_update_on_sample_independent_nets(name, model
     shared.networks.double()
     separate.networks.double()
     for eps, (x, y) in zip((0.4, 0.0, 0.4), batches(dtype=torch.float64)):  # selecting, the ERM start, selecting
-        a, b = shared.train_step(x, y, eps), separate.train_step(x, y, eps)
+        a, b = step(shared, x, y, eps), step(separate, x, y, eps)
         torch.testing.assert_close(a["loss"], b["loss"], rtol=1e-10, atol=1e-12)
         for ka, kb in zip(a["kept"], b["kept"]):
             assert (ka is None and kb is None) or torch.equal(ka, kb)
@@ -53,11 +55,11 @@ def test_separate_scores_without_autograd_and_steps_on_the_kept_rows(name):
     for i, net in enumerate(algo.networks):
         net.register_forward_hook(lambda m, args, out, i=i: calls.append((i, args[0].shape[0], out.requires_grad)))
     (x, y), = batches(n=40, steps=1)
-    algo.train_step(x, y, 0.4)  # keeps 24 of 40
+    step(algo, x, y, 0.4)  # keeps 24 of 40
     nets = len(algo.networks)
     assert calls == [(i, 40, False) for i in range(nets)] + [(i, 24, True) for i in range(nets)]
     calls.clear()
-    algo.train_step(x, y, 0.0)  # nothing dropped: the one shared forward
+    step(algo, x, y, 0.0)  # nothing dropped: the one shared forward
     assert calls == [(i, 40, True) for i in range(nets)]
 
 
@@ -65,20 +67,25 @@ def test_separate_on_batchnorm_is_the_reforward_step_and_says_so(caplog):
     bn = lambda: SmallCNN((1, 8, 8), 10, padding=2)  # noqa: E731
     with caplog.at_level(logging.WARNING, logger="prl"):
         separate = make("prl-l", bn, score_pass="separate")
-    assert "BatchNorm" in caplog.text and not separate.sample_independent
+    assert "BatchNorm" in caplog.text and not all(sample_independent(n) for n in separate.networks)
     reforward = make("prl-l", bn, reforward=True)
     for x, y in batches():
-        separate.train_step(x, y, 0.4)
-        reforward.train_step(x, y, 0.4)
+        step(separate, x, y, 0.4)
+        step(reforward, x, y, 0.4)
     for a, b in zip(separate.networks.state_dict().values(), reforward.networks.state_dict().values()):
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("name", ["prl-g", "bootstrapping", "jocor", "co-teaching-plus"])
+@pytest.mark.parametrize("name", ["prl-g", "jocor", "co-teaching-plus"])
 def test_separate_is_refused_where_the_score_needs_more_than_output_rows(name):
     with pytest.raises(ConfigValueError, match="score_pass=separate is not possible") as exc:
         make(name, score_pass="separate")
     assert exc.value.key == "score_pass" and "prl-l" in str(exc.value)
+
+
+def test_methods_without_selection_have_no_score_pass():
+    with pytest.raises(TypeError, match="score_pass"):
+        algorithms.get("bootstrapping")(model_fn=gn_net, optimizer_fn=lambda p: adam(p), score_pass="separate")
 
 
 def test_unknown_score_pass_names_the_allowed_values():
@@ -97,7 +104,7 @@ def test_sample_independent():
 
 
 def test_separate_runs_end_to_end_from_the_config(tiny_cfg, tmp_path):
-    from prl.train import train
+    from prl.engine import train
 
     cfg = tiny_cfg("algorithm=co-prl-l", "model=cnn-small-gn", "noise=symmetric50", "algorithm.num_gradual=0",
                    "algorithm.score_pass=separate")

@@ -11,7 +11,7 @@ import pytest
 from .conftest import ROOT, run_cli
 
 CONF = ROOT / "conf"
-EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml") if p.stem != "none")  # none: no preset
 INPUT_SHAPES = {"prl.data.fashion_mnist": (1, 28, 28), "prl.data.mnist": (1, 28, 28), "prl.data.digits": (1, 8, 8),
                 "prl.data.cifar10": (3, 32, 32), "prl.data.cifar100": (3, 32, 32)}
 FMNIST_ALGORITHMS = {"standard", "spl", "co-teaching", "bootstrapping", "prl-l", "co-prl-l", "prl-g", "co-prl-g"}

@@ -32,11 +32,11 @@ Quirks of the official code, off by default:
   index within the epoch) with 5000, not a global step; ``true`` uses that product, with the
   official 1-based epoch ``epoch + 1``.  By default the step is the number of updates since the
   start of training (kept in the checkpoint).
-* ``double_divide`` (base class): the official co-teaching loss is the kept mean divided by
-  ``k`` once more (also in step 2, with the ``k`` above); in the all-agree full-batch case the
-  official code does not divide again, and neither does this one.
+* ``double_divide`` (the family's switch): the official co-teaching loss is the kept mean
+  divided by ``k`` once more (also in step 2, with the ``k`` above); in the all-agree full-batch
+  case the official code does not divide again, and neither does this one.
 
-The other base-class settings (``reforward``, ``logging_forward``, ``mixup_alpha``) apply in both
+The other family settings (``reforward``, ``logging_forward``, ``mixup_alpha``) apply in both
 phases; the official code uses none of them (it steps on the logits of its single forward).
 A faithful preset is therefore ``double_divide: true, double_softmax: true, official_step: true``
 with the dataset's ``init_epoch``.
@@ -55,7 +55,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from prl.algorithms.base import Algorithm, register
+from typing import Optional
+
+from prl.algorithms.loss_layer import CoTeaching
+from prl.algorithms.registry import register
 from prl.errors import ConfigValueError
 from prl.losses import CLASSIFICATION, select_lowest
 
@@ -76,20 +79,18 @@ def disagreement_kept(m: int, epsilon: float) -> int:
 
 
 @register("co-teaching-plus")
-class CoTeachingPlus(Algorithm):
+class CoTeachingPlus(CoTeaching):
     """Co-teaching+: small-loss exchange between two networks on their disagreement set, after
     ``init_epoch`` epochs of plain co-teaching.  Classification only.  See the module docstring
     for the exact rule and the official code's quirks."""
 
-    num_networks = 2
-    exchange = True
-    selects = True
+    separate_scoring = False  # the disagreement rule needs both networks' outputs
     tasks = (CLASSIFICATION,)
 
     def __init__(
         self,
         *args,
-        init_epoch: int = 20,
+        init_epoch: int = 0,
         warmup_steps: int = 5000,
         official_step: bool = False,
         double_softmax: bool = False,
@@ -111,6 +112,7 @@ class CoTeachingPlus(Algorithm):
     # ------------------------------------------------------------------ epoch / step
     def start_epoch(self, epoch: int) -> None:
         """Tell the algorithm that (0-based) ``epoch`` starts; idempotent within an epoch."""
+        super().start_epoch(epoch)
         epoch = int(epoch)
         if epoch != self.epoch:
             self.epoch = epoch
@@ -121,9 +123,6 @@ class CoTeachingPlus(Algorithm):
         return (self.epoch + 1) * self.batch if self.official_step else self.step
 
     # ------------------------------------------------------------------ selection
-    def score(self, i, output, target, losses):
-        return losses  # plain co-teaching phase: small-loss rule
-
     def _losses(self, output: Tensor, target: Tensor) -> Tensor:
         """Per-sample cross-entropy of the disagreement phase (of softmax(z) with ``double_softmax``)."""
         return F.cross_entropy(output.softmax(dim=1) if self.double_softmax else output, target, reduction="none")
@@ -133,46 +132,39 @@ class CoTeachingPlus(Algorithm):
             losses = self._losses(output, target)  # ``reforward`` passes the plain cross-entropy
         return super().objective(i, output, target, losses, idx)
 
-    def _zero_step(self, i: int, loss: Tensor) -> Tensor:
-        """The official step on ``0 * loss``: zero gradients, but the optimizer still steps."""
-        loss = loss * 0.0
-        opt = self.optimizers[i]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-
-    def train_step(self, x: Tensor, y: Tensor, epsilon: float) -> dict:
+    def train_step(self, x: Tensor, y: Tensor, index: Optional[Tensor] = None) -> dict:
         """One update of both networks; plain co-teaching before ``init_epoch``."""
         if self.epoch < self.init_epoch:
-            out = super().train_step(x, y, epsilon)
+            out = super().train_step(x, y, index)
         else:
-            out = self._plus_step(x, y, epsilon)
+            out = self._plus_step(x, y)
         self.step += 1
         self.batch += 1
         return out
 
-    def _plus_step(self, x: Tensor, y: Tensor, epsilon: float) -> dict:
-        if self.logging_forward:
-            with torch.no_grad():
-                for net in self.networks:
-                    net(x)
+    def _plus_step(self, x: Tensor, y: Tensor) -> dict:
+        self.log_forward(x)
         outputs = [self.forward(i, x) for i in range(2)]
         losses = [self._losses(out, y) for out in outputs]
         dis = disagreement(outputs[0], outputs[1])
         m = int(dis.numel())
         if m > 0:
-            k = disagreement_kept(m, epsilon)
+            k = disagreement_kept(m, self.rule.epsilon_t)
             picks: list[Tensor | None] = [
                 dis.index_select(0, select_lowest(ls.detach().index_select(0, dis), k)) for ls in losses
             ]
-            step_losses = [self.update(i, outputs[i], losses[i], x, y, picks[1 - i], k) for i in range(2)]
+            step_losses = [self.update(i, outputs[i], losses[i], x, y, picks[1 - i]) for i in range(2)]
         elif self.warmup_step() < self.warmup_steps:
-            picks = [None, None]  # the whole batch, without a second division (k = 1), as officially
-            step_losses = [self.update(i, outputs[i], losses[i], x, y, None, 1) for i in range(2)]
+            picks = [None, None]  # the whole batch, without a second division, as officially
+            step_losses = [self.update(i, outputs[i], losses[i], x, y, None, divide=False) for i in range(2)]
         else:
+            # the official step on 0 * loss: zero gradients, but the optimizers still step
             picks = [dis, dis]  # empty, long, on the device
-            step_losses = [self._zero_step(i, losses[i].sum()) for i in range(2)]
+            step_losses = []
+            for i in range(2):
+                zero = losses[i].sum() * 0.0
+                self.optimize([i], zero)
+                step_losses.append(zero.detach())
         return {"loss": torch.stack(step_losses), "kept": picks}
 
     # ------------------------------------------------------------------ state

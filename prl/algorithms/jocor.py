@@ -25,11 +25,12 @@ couples parameters (L-BFGS, clipping by a global gradient norm).
 Hyper-parameters: ``co_lambda`` (official code default 0.1; the official README reports 0.9 best
 for CIFAR-10 with symmetric 20%/50% and asymmetric 40% noise, 0.65 for 80% noise, 0.85 for
 CIFAR-100), and the co-teaching schedule ``epsilon``, ``num_gradual``, ``exponent``.  The
-official code uses ``epsilon = noise_rate / 2`` for asymmetric noise and drops ``noise_rate``
-otherwise; its ramp is ``linspace(0, epsilon ** exponent, num_gradual)`` (equal to ours for
-``exponent = 1``).  ``reforward``, ``double_divide`` and ``logging_forward`` (base class) apply
-to the joint step; the official JoCoR code uses none of them (its loss is the plain kept mean),
-so a faithful preset must set ``double_divide: false``.  ``mixup_alpha`` is refused.
+official code uses ``epsilon = noise_rate / 2`` for asymmetric noise (the expected corrupted
+fraction, our default) and drops ``noise_rate`` otherwise; its ramp is
+``linspace(0, epsilon ** exponent, num_gradual)`` (``ramp=reference``).  ``reforward``,
+``double_divide`` and ``logging_forward`` (the family's switches) apply to the joint step; the
+official JoCoR code uses none of them (its loss is the plain kept mean).  ``mixup_alpha`` is
+refused.
 """
 
 from __future__ import annotations
@@ -38,9 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from prl.algorithms.base import Algorithm, register
+from typing import Optional
+
+from prl.algorithms.base import rows
+from prl.algorithms.registry import register
+from prl.algorithms.selection import RampedSelection
 from prl.errors import ConfigValueError
-from prl.losses import CLASSIFICATION, num_kept, select_lowest
+from prl.losses import CLASSIFICATION
 
 __all__ = ["JoCoR", "jocor_loss", "symmetric_kl"]
 
@@ -60,19 +65,15 @@ def jocor_loss(output1: Tensor, output2: Tensor, target: Tensor, co_lambda: floa
 
 
 @register("jocor")
-class JoCoR(Algorithm):
+class JoCoR(RampedSelection):
     """JoCoR: small-loss selection on the joint loss with co-regularization, both networks
     stepped together on the kept mean.  Classification only; exactly two networks."""
 
     num_networks = 2
-    exchange = False
-    selects = True
+    fixed_networks = True
     tasks = (CLASSIFICATION,)
 
     def __init__(self, *args, co_lambda: float = 0.1, **kwargs):
-        if kwargs.get("networks") not in (None, 2):
-            raise ConfigValueError(f"networks={kwargs['networks']} is not possible for jocor (it trains exactly 2)",
-                                   "networks")
         super().__init__(*args, **kwargs)
         if not 0.0 <= float(co_lambda) <= 1.0:
             raise ConfigValueError(f"co_lambda must be in [0, 1], got {co_lambda}", "co_lambda")
@@ -85,27 +86,16 @@ class JoCoR(Algorithm):
     def joint_loss(self, x: Tensor, y: Tensor) -> Tensor:
         return jocor_loss(self.forward(0, x), self.forward(1, x), y, self.co_lambda)
 
-    def train_step(self, x: Tensor, y: Tensor, epsilon: float) -> dict:
-        """One joint step of both networks on the kept samples of the batch."""
-        if self.logging_forward:
-            with torch.no_grad():
-                for net in self.networks:
-                    net(x)
+    def train_step(self, x: Tensor, y: Tensor, index: Optional[Tensor] = None) -> dict:
+        """One joint step of both networks on the kept samples of the batch (one selection)."""
+        self.log_forward(x)
         losses = self.joint_loss(x, y)
-        n = x.shape[0]
-        k = num_kept(n, epsilon)
-        idx = select_lowest(losses.detach(), k) if k < n else None
+        idx = self.rule.keep(losses.detach()) if self.rule.drops(x.shape[0]) else None
         if self.reforward:
-            xi, yi = (x, y) if idx is None else (x.index_select(0, idx), y.index_select(0, idx))
-            loss = self.joint_loss(xi, yi).mean()
+            loss = self.joint_loss(*rows(x, y, idx)).mean()
         else:
             loss = losses.mean() if idx is None else losses.index_select(0, idx).mean()
-        if self.double_divide:
-            loss = loss / k
-        for opt in self.optimizers:
-            opt.zero_grad(set_to_none=True)
-        loss.backward()
-        for opt in self.optimizers:
-            opt.step()
+        loss = self.divide(loss, idx, x.shape[0])
+        self.optimize([0, 1], loss)
         loss = loss.detach()
         return {"loss": torch.stack([loss, loss]), "kept": [idx, idx]}

@@ -23,16 +23,15 @@ plain ERM.
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Optional
 
 from torch import Tensor
 
-from prl.algorithms.base import Algorithm, register
+from prl.algorithms.registry import register
+from prl.algorithms.selection import RampedSelection, Selection
 from prl.errors import ConfigValueError
 from prl.grad_norms import GhostNorms, functorch_grad_norms, unsupported_layers
-from prl.losses import per_sample_loss
 
 log = logging.getLogger("prl")
 
@@ -40,7 +39,7 @@ ENGINES = ("auto", "ghost", "functorch")
 
 
 @register("prl-g")
-class PRLG(Algorithm):
+class PRLG(RampedSelection):
     """PRL-G: keep the samples with the smallest full per-sample gradient norm.
 
     ``grad_norm``: ``auto`` | ``ghost`` | ``functorch`` (module docstring).  ``chunk_size``:
@@ -49,7 +48,6 @@ class PRLG(Algorithm):
     ``last_scores``: the norms of the last scored step, one ``Tensor[N]`` per network.
     """
 
-    selects = True
     per_sample_gradients = True
 
     def __init__(self, *args, grad_norm: str = "auto", chunk_size: Optional[int] = None,
@@ -74,8 +72,8 @@ class PRLG(Algorithm):
             if problems:
                 log.info("prl-g: per-sample norms with torch.func (%s)", "; ".join(problems))
         self.grad_norm = grad_norm
-        # the ghost update reproduces Algorithm.objective (a mean over the kept samples) only
-        self._assemble = type(self).objective is Algorithm.objective
+        # the ghost update reproduces Selection.objective (a mean over the kept samples) only
+        self._assemble = type(self).objective is Selection.objective
         self._tapes: dict[int, GhostNorms] = {}
         self._x: Optional[Tensor] = None
         self.last_scores: list[Optional[Tensor]] = [None] * len(self.networks)
@@ -110,35 +108,32 @@ class PRLG(Algorithm):
         if self.grad_norm == "ghost":
             scores = self._tape(i).norms(losses, retain_graph=not self._assemble)
         else:
-            loss_fn = functools.partial(per_sample_loss, task=self.task)
+            loss_fn = self.task.per_sample_loss
             scores = functorch_grad_norms(self.networks[i], loss_fn, self._x, target,
                                           chunk_size=self.chunk_size, budget=self.budget)
         self.last_scores[i] = scores.detach()
         return scores
 
     def update(self, i: int, output: Tensor, losses: Tensor, x: Tensor, y: Tensor, idx: Optional[Tensor],
-               k: int) -> Tensor:
+               divide: bool = True) -> Tensor:
         """Step network ``i`` on the mean loss of ``idx``; with the ghost engine and a scored batch,
         the gradient comes from the recorded tensors (equal to the backward of that mean).
-        ``reforward`` / ``mixup_alpha`` run the base class's extra forward instead."""
+        ``reforward`` / ``mixup_alpha`` run the family's extra forward instead."""
         tape = self._tapes.get(i) if self.grad_norm == "ghost" else None
-        if (tape is None or idx is None or self.reforward or self.mixup_alpha > 0 or not self._assemble
-                or not tape.ready):
+        if (tape is None or idx is None or idx.numel() == 0 or self.reforward or self.mixup_alpha > 0
+                or not self._assemble or not tape.ready):
             if tape is not None:
                 tape.clear()
-            return super().update(i, output, losses, x, y, idx, k)
+            return super().update(i, output, losses, x, y, idx, divide)
         scale = 1.0 / idx.shape[0]
-        if self.double_divide:
-            scale /= k
-        opt = self.optimizers[i]
-        opt.zero_grad(set_to_none=True)
-        tape.backward(idx, scale)
-        opt.step()
+        if self.double_divide and divide:
+            scale /= idx.shape[0]
+        self.optimize([i], backward=lambda: tape.backward(idx, scale))
         return losses.detach().index_select(0, idx).sum() * scale
 
-    def train_step(self, x: Tensor, y: Tensor, epsilon: float) -> dict:
+    def train_step(self, x: Tensor, y: Tensor, index: Optional[Tensor] = None) -> dict:
         try:
-            return super().train_step(x, y, epsilon)
+            return super().train_step(x, y, index)
         finally:
             self._x = None
             for tape in self._tapes.values():
@@ -150,4 +145,5 @@ class CoPRLG(PRLG):
     """Co-PRL-G: PRL-G scores with the co-teaching exchange between two networks."""
 
     num_networks = 2
+    fixed_networks = True
     exchange = True

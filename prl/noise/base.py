@@ -40,6 +40,14 @@ class Corruption:
         """Raise :class:`ConfigValueError` when this corruption is not defined for ``dataset``
         (a :attr:`prl.data.Data.name`); ``None`` (dataset unknown) is accepted."""
 
+    def apply(self, clean: np.ndarray, num_classes: Optional[int] = None, inputs: Any = None,
+              dataset: Optional[str] = None) -> np.ndarray:
+        """The corrupted copy of the clean training targets ``clean``: int ``(N,)`` labels in
+        ``0..num_classes-1``, or float ``(N,)`` / ``(N, D)`` targets; ``inputs``: the training
+        inputs ``(N, ...)`` (for input-dependent corruption); ``dataset``: its name, checked with
+        :meth:`check_dataset`."""
+        raise NotImplementedError
+
     def expected_corruption(self, clean: np.ndarray, num_classes: Optional[int] = None) -> Optional[float]:
         """Expected fraction of corrupted training samples, given the clean targets ``clean``."""
         return None

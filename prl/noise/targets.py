@@ -72,8 +72,9 @@ class TargetNoise(Corruption):
         """``rate``: exactly ``round(rate * N)`` targets are corrupted (so ``rate`` up to rounding)."""
         return self.rate
 
-    def apply(self, targets, inputs=None, dataset: Optional[str] = None) -> np.ndarray:
-        """Noisy copy of the clean training ``targets``; ``inputs`` (N, ...) only for input-based noise."""
+    def apply(self, targets, num_classes: Optional[int] = None, inputs=None, dataset: Optional[str] = None) -> np.ndarray:
+        """Noisy copy of the clean training ``targets`` ``(N,)`` or ``(N, D)``; ``inputs`` ``(N, ...)``
+        only for input-based noise; ``num_classes`` is unused (the signature of every corruption)."""
         self.check_dataset(dataset)
         clean = np.asarray(targets, dtype=np.float32)
         if clean.ndim not in (1, 2):

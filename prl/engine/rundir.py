@@ -32,9 +32,8 @@ __all__ = ["RunLock", "previous_run", "write_hydra_files", "log_to_file", "diffe
 
 LOCK = ".prl.lock"
 LOG = "run.log"
-HYDRA_DIR = ".hydra"
-#: files a run writes; any of them makes the directory a run's
-RUN_FILES = (outputs.CONFIG, outputs.METRICS, outputs.SUMMARY, outputs.LABELS, outputs.CHECKPOINT)
+HYDRA_DIR = outputs.HYDRA_DIR
+RUN_FILES = outputs.RUN_FILES
 
 log = logging.getLogger("prl")
 
