@@ -44,7 +44,8 @@ def test_kept_count_and_lowest_scores(name, eps):
     out = step(algo, x, y, eps)
     k = int((1 - eps) * 100)
     assert [idx.shape[0] for idx in out["kept"]] == [k] * len(algo.networks) == [num_kept(100, eps)] * len(algo.networks)
-    for net, idx in zip(before, out["kept"]):
+    chosen = out["kept"][::-1] if algo.exchange else out["kept"]  # kept[i]: what network i stepped on
+    for net, idx in zip(before, chosen):  # ... and network i chose for the other one
         logits = net(x)  # same train-mode forward the step saw
         scores = loss_layer_grad_norm(logits, y) if "prl" in name else per_sample_loss(logits, y).detach()
         dropped = torch.ones(100, dtype=torch.bool)
@@ -62,11 +63,14 @@ def test_co_variants_exchange(name):
     algo.update = lambda i, output, losses, x_, y_, idx, divide=True: seen.append((i, idx)) or update(i, output, losses, x_, y_, idx, divide)
     out = step(algo, x, y, 0.4)
     assert not torch.equal(out["kept"][0], out["kept"][1])
-    assert seen[0][0] == 0 and torch.equal(seen[0][1], out["kept"][1])  # net 1 learns from net 2's picks
-    assert seen[1][0] == 1 and torch.equal(seen[1][1], out["kept"][0])
+    # kept[i] is what network i stepped on: network 2's picks for network 1 and vice versa
+    assert seen[0][0] == 0 and torch.equal(seen[0][1], out["kept"][0])
+    assert seen[1][0] == 1 and torch.equal(seen[1][1], out["kept"][1])
     for i, other in ((0, 1), (1, 0)):
-        expected = per_sample_loss(before[i](x), y)[out["kept"][other]].mean()
+        expected = per_sample_loss(before[i](x), y)[out["kept"][i]].mean()
         torch.testing.assert_close(out["loss"][i], expected.detach())
+        own = per_sample_loss(before[other](x), y).detach()  # chosen by the other network's small losses
+        assert set(out["kept"][i].tolist()) == set(torch.argsort(own)[:out["kept"][i].shape[0]].tolist())
 
 
 def test_single_network_variants_do_not_exchange():

@@ -298,7 +298,8 @@ def test_selection_equals_sorting_the_norms(name, task, engine):
     before = [copy.deepcopy(net) for net in algo.networks]
     out = step(algo, x, y, 0.3)
     k = int(0.7 * 40)
-    for i, (net, kept) in enumerate(zip(before, out["kept"])):
+    chosen = out["kept"][::-1] if algo.exchange else out["kept"]  # kept[i]: what network i stepped on
+    for i, (net, kept) in enumerate(zip(before, chosen)):
         norms = naive_grad_norms(net, loss_fn, x, y)
         gaps = norms.sort().values.diff()
         assert gaps.min() > 1e-9 * norms.max()  # no near-ties: the order is well defined

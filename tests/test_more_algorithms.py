@@ -82,14 +82,15 @@ def test_small_loss_exchange_on_the_disagreement_set_only():
     algo = coplus()
     before = tables_of(algo)
     out = step(algo, X, Y, 0.5)
-    assert out["kept"][0].tolist() == [2, 3]  # net 1's two smallest losses among {2,3,4,5}
-    assert out["kept"][1].tolist() == [4, 5]
+    # kept[i]: what network i stepped on, i.e. the other network's two smallest losses among {2,3,4,5}
+    assert out["kept"][0].tolist() == [4, 5]  # net 2's picks
+    assert out["kept"][1].tolist() == [2, 3]  # net 1's picks
     after = tables_of(algo)
     # exchange: net 1 learns from net 2's picks and vice versa; agreeing samples 0, 1 never
     assert changed_rows(before[0], after[0]) == [4, 5]
     assert changed_rows(before[1], after[1]) == [2, 3]
-    for i, other in ((0, 1), (1, 0)):
-        expected = F.cross_entropy(before[i][out["kept"][other]], Y[out["kept"][other]])
+    for i in (0, 1):
+        expected = F.cross_entropy(before[i][out["kept"][i]], Y[out["kept"][i]])
         torch.testing.assert_close(out["loss"][i], expected)
 
 
@@ -113,8 +114,8 @@ def test_quirks_double_softmax_and_double_divide():
     before = tables_of(algo)
     out = step(algo, X, Y, 0.5)
     # ranking of softmax(z) cross-entropies agrees here; the loss is CE(softmax(z)) / k
-    for i, other in ((0, 1), (1, 0)):
-        kept = out["kept"][other]
+    for i in (0, 1):
+        kept = out["kept"][i]  # what network i stepped on
         expected = F.cross_entropy(before[i][kept].softmax(1), Y[kept]) / 2
         torch.testing.assert_close(out["loss"][i], expected)
 

@@ -153,7 +153,8 @@ class CoTeachingPlus(CoTeaching):
             picks: list[Tensor | None] = [
                 dis.index_select(0, select_lowest(ls.detach().index_select(0, dis), k)) for ls in losses
             ]
-            step_losses = [self.update(i, outputs[i], losses[i], x, y, picks[1 - i]) for i in range(2)]
+            picks = picks[::-1]  # network i steps on what network 1 - i picked
+            step_losses = [self.update(i, outputs[i], losses[i], x, y, picks[i]) for i in range(2)]
         elif self.warmup_step() < self.warmup_steps:
             picks = [None, None]  # the whole batch, without a second division, as officially
             step_losses = [self.update(i, outputs[i], losses[i], x, y, None, divide=False) for i in range(2)]

@@ -119,7 +119,7 @@ class Selection(Algorithm):
         picks = self.select(outputs, losses, x, y) if drops else [None] * len(outputs)
         updates = picks[::-1] if self.exchange else picks
         step_losses = [self.update(i, outputs[i], losses[i], x, y, idx) for i, idx in enumerate(updates)]
-        return {"loss": torch.stack(step_losses), "kept": picks}
+        return {"loss": torch.stack(step_losses), "kept": updates}
 
     def update(self, i: int, output: Tensor, losses: Tensor, x: Tensor, y: Tensor, idx: Optional[Tensor],
                divide: bool = True) -> Tensor:
