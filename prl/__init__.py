@@ -5,6 +5,9 @@ The drop-in API works in any training loop, without Hydra::
     loss, kept = prl.prl_l_loss(logits, labels, epsilon=0.2)
     loss.backward()
 
+and ``prl.EpsilonEstimator`` estimates epsilon from the scores a loop feeds it per batch
+(:mod:`prl.estimation`).
+
 The experiment framework is ``run.py`` + ``conf/`` (Hydra); see the README.  The names below
 are imported on first use, so ``import prl.analysis`` does not load torch.
 """
@@ -12,6 +15,7 @@ are imported on first use, so ``import prl.analysis`` does not load torch.
 __version__ = "0.1.0"
 
 __all__ = [
+    "EpsilonEstimator",
     "prl_l_loss",
     "small_loss",
     "loss_layer_grad_norm",
@@ -23,6 +27,10 @@ __all__ = [
 
 
 def __getattr__(name):
+    if name == "EpsilonEstimator":
+        from prl.estimation import EpsilonEstimator
+
+        return EpsilonEstimator
     if name in __all__:
         from prl import losses
 

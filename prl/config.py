@@ -124,7 +124,7 @@ INJECTED = {
     "model": {"input_shape", "num_outputs"},
     "optimizer": {"params"},
     "scheduler": {"optimizer"},
-    "algorithm": {"model_fn", "optimizer_fn", "task"},
+    "algorithm": {"model_fn", "optimizer_fn", "task", "num_samples", "num_classes"},
 }
 
 
@@ -136,7 +136,8 @@ def _import(path: str) -> Callable:
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError, ValueError):
-        raise ConfigError(f"_target_ {path!r} cannot be imported") from None
+        raise ConfigError(f"_target_ {path!r} cannot be imported: is its module on the Python path "
+                          f"(PYTHONPATH)?") from None
 
 
 def _parameters(obj: Callable) -> dict[str, inspect.Parameter]:
@@ -253,14 +254,18 @@ def check(cfg: DictConfig) -> None:
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or "_target_" not in node:
             raise ConfigError(f"{group} must be a config with a _target_ (pick one with {group}=<option>)", group)
-        target = str(node._target_)
-        if not target.startswith("prl."):
-            raise ConfigError(f"{group}._target_={target!r} must name a callable inside the prl package", group)
-        check_node(node, _import(target), group, INJECTED.get(group, set()))
+        check_node(node, _import(str(node._target_)), group, INJECTED.get(group, set()))
     node = cfg.algorithm
     if not isinstance(node, DictConfig) or "name" not in node:
         raise ConfigError("algorithm must be a config with a name (pick one with algorithm=<option>)", "algorithm")
-    check_node(node, algorithms.get(str(node.name)), "algorithm", INJECTED["algorithm"], skip={"name"})
+    cls = algorithms.get(str(node.name))
+    keep_keys = [k for k in ("epsilon", "num_gradual", "exponent", "ramp", "estimator") if k in node]
+    if keep_keys and not issubclass(cls, algorithms.RampedSelection):
+        selecting = ", ".join(n for n in algorithms.ORDER if issubclass(algorithms.get(n), algorithms.RampedSelection))
+        raise ConfigError(f"algorithm.{keep_keys[0]}: algorithm={node.name} does not select samples, so it has no "
+                          f"{keep_keys[0]}; the methods that drop a fraction epsilon (epsilon=auto included): "
+                          f"{selecting}", f"algorithm.{keep_keys[0]}")
+    check_node(node, cls, "algorithm", INJECTED["algorithm"], skip={"name"})
     t = cfg.trainer
     for key, value, low in (("trainer.batch_size", t.batch_size, 1), ("trainer.epochs", t.epochs, 0),
                             ("trainer.eval_batch_size", t.eval_batch_size, 1)):

@@ -23,8 +23,10 @@ CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
 #: Hydra's record of a job (config.yaml, hydra.yaml, overrides.yaml), written by the run itself
 HYDRA_DIR = ".hydra"
+SAMPLES = "samples.csv.gz"
+SUSPECTS = "suspect_labels.csv"
 #: the files a run writes (``config.yaml`` first); any of them makes a directory a run's
-RUN_FILES = (CONFIG, METRICS, SUMMARY, LABELS, CHECKPOINT)
+RUN_FILES = (CONFIG, METRICS, SUMMARY, LABELS, CHECKPOINT, SAMPLES, SUSPECTS)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

@@ -6,8 +6,9 @@ are passed by the runner.  The object owns its networks (one per ``networks``) a
 each.  :meth:`Algorithm.train_step` updates every network once on a batch and returns::
 
     {"loss": Tensor[num_networks],      # the loss each network stepped on (detached)
-     "kept": [Tensor | None, ...]}      # per network: the batch positions it stepped on
+     "kept": [Tensor | None, ...],      # per network: the batch positions it stepped on
                                         # (None = the whole batch; empty = no update)
+     "scores": Tensor[N] | None}        # the batch's per-sample PRL-L score (mean over networks)
 
 The runner, not the algorithm, turns ``kept`` into label precision / recall with the clean mask.
 """
@@ -48,8 +49,11 @@ class Algorithm:
     per_sample_gradients: ClassVar[bool] = False
 
     def __init__(self, model_fn: Callable[[], nn.Module], optimizer_fn: Callable, task: str = CLASSIFICATION,
-                 networks: Optional[int] = None, logging_forward: bool = False, mixup_alpha: float = 0.0):
-        """Settings every method has (keys of ``conf/algorithm/*.yaml``):
+                 networks: Optional[int] = None, logging_forward: bool = False, mixup_alpha: float = 0.0,
+                 num_samples: Optional[int] = None, num_classes: Optional[int] = None):
+        """``model_fn``, ``optimizer_fn``, ``task``, ``num_samples`` (training-set size) and
+        ``num_classes`` (None for regression) are passed by the runner.  Settings every method has
+        (keys of ``conf/algorithm/*.yaml``):
 
         * ``networks``: how many networks to train (default: the method's own count); 2 for a
           one-network method trains two independent copies and reports their mean.
@@ -64,6 +68,8 @@ class Algorithm:
                 f"algorithm={self.name} does not support {task} (it works for: {', '.join(self.tasks)}); "
                 f"pick another algorithm for this dataset", "algorithm.name")
         self.task = get_task(task)
+        self.num_samples = None if num_samples is None else int(num_samples)
+        self.num_classes = None if num_classes is None else int(num_classes)
         count = self.num_networks if networks is None else int(networks)
         if count < self.num_networks or (self.fixed_networks and count != self.num_networks):
             exact = "exactly" if self.fixed_networks else "at least"
@@ -79,8 +85,16 @@ class Algorithm:
     # ------------------------------------------------------------------ the step
     def train_step(self, x: Tensor, y: Tensor, index: Optional[Tensor] = None) -> dict:
         """Update every network once on the batch ``(x, y)`` (``index``: the samples' positions
-        in the training set); returns ``{"loss", "kept"}`` (module docstring)."""
+        in the training set); returns ``{"loss", "kept", "scores"}`` (module docstring)."""
         raise NotImplementedError
+
+    def sample_scores(self, outputs: Sequence[Tensor], y: Tensor) -> Tensor:
+        """The per-sample PRL-L score of the batch, ``(N,)``, the mean over the networks' outputs
+        (no graph): what the per-sample record and the epsilon estimators see."""
+        scores = self.task.score(outputs[0], y)
+        for out in outputs[1:]:
+            scores = scores + self.task.score(out, y)
+        return scores / len(outputs) if len(outputs) > 1 else scores
 
     def optimize(self, networks: Sequence[int], loss: Optional[Tensor] = None,
                  backward: Optional[Callable[[], None]] = None) -> None:
@@ -116,6 +130,15 @@ class Algorithm:
     # ------------------------------------------------------------------ epochs and outputs
     def start_epoch(self, epoch: int) -> None:
         """Called by the loop before the first step of (0-based) ``epoch``, also after a resume."""
+
+    def end_epoch(self) -> None:
+        """Called by the loop after the last step of an epoch (before the test evaluation)."""
+
+    #: fraction of the training set the runner holds out for the method (``observe_heldout``); 0: none
+    heldout_fraction: float = 0.0
+
+    def observe_heldout(self, probs: Tensor, noisy: Tensor) -> None:
+        """After each epoch: the networks' mean probabilities ``(n, C)`` on the held-out split."""
 
     def record(self) -> dict:
         """Values of the current epoch for ``metrics.jsonl`` (e.g. ``epsilon``)."""

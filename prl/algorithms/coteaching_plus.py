@@ -137,15 +137,16 @@ class CoTeachingPlus(CoTeaching):
         if self.epoch < self.init_epoch:
             out = super().train_step(x, y, index)
         else:
-            out = self._plus_step(x, y)
+            out = self._plus_step(x, y, index)
         self.step += 1
         self.batch += 1
         return out
 
-    def _plus_step(self, x: Tensor, y: Tensor) -> dict:
+    def _plus_step(self, x: Tensor, y: Tensor, index: Optional[Tensor]) -> dict:
         self.log_forward(x)
         outputs = [self.forward(i, x) for i in range(2)]
         losses = [self._losses(out, y) for out in outputs]
+        scores = self.observe(outputs, y, index)
         dis = disagreement(outputs[0], outputs[1])
         m = int(dis.numel())
         if m > 0:
@@ -166,7 +167,7 @@ class CoTeachingPlus(CoTeaching):
                 zero = losses[i].sum() * 0.0
                 self.optimize([i], zero)
                 step_losses.append(zero.detach())
-        return {"loss": torch.stack(step_losses), "kept": picks}
+        return {"loss": torch.stack(step_losses), "kept": picks, "scores": scores}
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:

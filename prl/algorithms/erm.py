@@ -25,16 +25,18 @@ class ERM(Algorithm):
 
     def train_step(self, x: Tensor, y: Tensor, index: Optional[Tensor] = None) -> dict:
         self.log_forward(x)
-        step_losses = []
+        step_losses, outputs = [], []
         for i, net in enumerate(self.networks):
             if self.mixup_alpha > 0:
                 loss = self.mixup_loss(i, x, y, None)
             else:
                 out = net(x)
+                outputs.append(out.detach())
                 loss = self.objective(i, out, y, self.task.per_sample_loss(out, y))
             self.optimize([i], loss)
             step_losses.append(loss.detach())
-        return {"loss": torch.stack(step_losses), "kept": [None] * len(self.networks)}
+        return {"loss": torch.stack(step_losses), "kept": [None] * len(self.networks),
+                "scores": self.sample_scores(outputs, y) if outputs else None}
 
 
 @register("standard")

@@ -89,7 +89,9 @@ class JoCoR(RampedSelection):
     def train_step(self, x: Tensor, y: Tensor, index: Optional[Tensor] = None) -> dict:
         """One joint step of both networks on the kept samples of the batch (one selection)."""
         self.log_forward(x)
-        losses = self.joint_loss(x, y)
+        outputs = [self.forward(0, x), self.forward(1, x)]
+        losses = jocor_loss(outputs[0], outputs[1], y, self.co_lambda)
+        scores = self.observe(outputs, y, index)
         idx = self.rule.keep(losses.detach()) if self.rule.drops(x.shape[0]) else None
         if self.reforward:
             loss = self.joint_loss(*rows(x, y, idx)).mean()
@@ -98,4 +100,4 @@ class JoCoR(RampedSelection):
         loss = self.divide(loss, idx, x.shape[0])
         self.optimize([0, 1], loss)
         loss = loss.detach()
-        return {"loss": torch.stack([loss, loss]), "kept": [idx, idx]}
+        return {"loss": torch.stack([loss, loss]), "kept": [idx, idx], "scores": scores}

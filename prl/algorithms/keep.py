@@ -10,6 +10,7 @@ and is saved in the checkpoint (:meth:`KeepRule.state_dict`).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 from torch import Tensor
@@ -17,11 +18,25 @@ from torch import Tensor
 from prl.errors import ConfigValueError
 from prl.losses import RAMPS, epsilon_schedule, num_kept, select_lowest
 
-__all__ = ["KeepRule", "DropFraction", "check_epsilon"]
+__all__ = ["KeepRule", "DropFraction", "EstimatedFraction", "check_epsilon", "ESTIMATORS"]
 
 
 class KeepRule:
     """Base of the keep rules (see the module docstring): keeps everything."""
+
+    #: whether the rule wants every step's per-sample scores (:meth:`observe`)
+    observes = False
+    #: fraction of the training set to hold out for the rule (:meth:`observe_heldout`); 0: none
+    heldout_fraction = 0.0
+
+    def observe(self, scores: Tensor, index: Tensor) -> None:
+        """Per step: the per-sample scores of the batch (``(N,)``) at training-set positions ``index``."""
+
+    def observe_heldout(self, probs: Tensor, noisy: Tensor) -> None:
+        """Per epoch: the networks' probabilities ``(n, C)`` on the held-out split and its labels ``(n,)``."""
+
+    def end_epoch(self) -> None:
+        """Called after the last step of an epoch (and after :meth:`observe_heldout`)."""
 
     def start_epoch(self, epoch: int) -> None:
         """Called before the first step of (0-based) ``epoch``, also after a resume."""
@@ -55,7 +70,8 @@ def check_epsilon(epsilon: Any) -> float:
     try:
         value = float(epsilon)
     except (TypeError, ValueError):
-        raise ConfigValueError(f"epsilon must be a number in [0, 1), got {epsilon!r}", "epsilon") from None
+        raise ConfigValueError(f"epsilon must be a number in [0, 1) or auto (estimated while training), got "
+                               f"{epsilon!r}", "epsilon") from None
     if not 0.0 <= value < 1.0:
         raise ConfigValueError(f"epsilon must be in [0, 1), got {value}", "epsilon")
     return value
@@ -101,3 +117,114 @@ class DropFraction(KeepRule):
 
     def summary(self) -> dict[str, Any]:
         return {"epsilon": self.epsilon}
+
+
+#: ``epsilon=auto``: estimate the corrupted fraction while training (:class:`EstimatedFraction`)
+AUTO = "auto"
+#: estimators of ``epsilon=auto``
+ESTIMATORS = ("mixture", "agreement", "confident")
+#: estimators that need a held-out split with noisy labels (classification only)
+HELDOUT_ESTIMATORS = ("agreement", "confident")
+#: the held-out fraction those take when ``heldout_fraction`` is not set
+DEFAULT_HELDOUT_FRACTION = 0.05
+#: warm-up epochs of the held-out estimators: a near-chance network overestimates (notes/estimation.md)
+HELDOUT_WARMUP = 2
+
+
+class EstimatedFraction(DropFraction):
+    """``epsilon=auto``: the fraction of corrupted samples is estimated while training and is the
+    target of the ramp, ``epsilon_t = epsilon_schedule(t, target_t, ...)``.
+
+    After every epoch each estimator (:class:`prl.estimation.EpsilonEstimator`) turns what it
+    saw into a smoothed estimate: ``mixture`` fits a two-component Gaussian mixture to the
+    epoch's per-sample loss-layer gradient norms (the PRL-L score, recorded by every step at no
+    extra forward; ``log`` of the residual norm for regression), ``agreement`` and ``confident``
+    (confident learning, cleanlab) read the networks' probabilities on a held-out split with
+    noisy labels (:attr:`heldout_fraction` of the training set, not trained on; classification
+    only).  The mixture always runs; the held-out ones whenever a split exists, so a run can log
+    all three.  ``estimator`` drives epsilon.  The target is the running maximum of its estimates
+    (the mixture drifts down once a network starts memorising the corrupted samples it kept),
+    and stays 0 while the data looks clean.
+    """
+
+    def __init__(self, num_samples: int, task: str, num_classes: Optional[int] = None, estimator: str = "mixture",
+                 heldout_fraction: Optional[float] = None, num_gradual: int = 10, exponent: float = 1.0,
+                 ramp: str = "smooth"):
+        super().__init__(0.0, num_gradual, exponent, ramp)
+        from prl.estimation import EpsilonEstimator
+
+        if estimator not in ESTIMATORS:
+            raise ConfigValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}", "estimator")
+        if estimator in HELDOUT_ESTIMATORS and task != "classification":
+            raise ConfigValueError(f"estimator={estimator} needs class labels, but this is a {task} task; use "
+                                   f"estimator=mixture", "estimator")
+        if heldout_fraction is None:
+            heldout_fraction = DEFAULT_HELDOUT_FRACTION if estimator in HELDOUT_ESTIMATORS else 0.0
+        if not 0.0 <= float(heldout_fraction) < 0.5:
+            raise ConfigValueError(f"heldout_fraction must be in [0, 0.5), got {heldout_fraction}", "heldout_fraction")
+        if estimator in HELDOUT_ESTIMATORS and not heldout_fraction:
+            raise ConfigValueError(f"estimator={estimator} needs a held-out split: set heldout_fraction > 0 "
+                                   f"(e.g. {DEFAULT_HELDOUT_FRACTION})", "heldout_fraction")
+        self.estimator = estimator
+        self.heldout_fraction = float(heldout_fraction) if task == "classification" else 0.0
+        regression = task != "classification"
+        self.estimators = {"mixture": EpsilonEstimator(int(num_samples), "mixture",
+                                                       transform="log" if regression else "logit",
+                                                       upper=None if regression else math.sqrt(2.0))}
+        if self.heldout_fraction:
+            for name in HELDOUT_ESTIMATORS:
+                self.estimators[name] = EpsilonEstimator(int(num_samples), name, num_classes=num_classes,
+                                                         warmup=HELDOUT_WARMUP)
+        self.estimate = 0.0  # the driving estimator's last smoothed estimate
+        self.target = 0.0  # running maximum of those: the epsilon the ramp leads to
+        self.epsilon = 0.0
+
+    observes = True
+
+    def observe(self, scores: Tensor, index: Tensor) -> None:
+        """Per step: the batch's per-sample scores (``(N,)``, higher = more suspect) at ``index``."""
+        self.estimators["mixture"].update(scores, index)
+
+    def observe_heldout(self, probs: Tensor, noisy: Tensor) -> None:
+        """Per epoch: the networks' probabilities ``(n, C)`` on the held-out split and its labels."""
+        for name in HELDOUT_ESTIMATORS:
+            if name in self.estimators:
+                self.estimators[name].update_heldout(probs, noisy)
+
+    def end_epoch(self) -> None:
+        estimates = {name: est.epsilon() for name, est in self.estimators.items()}
+        self.estimate = estimates[self.estimator]
+        self.target = max(self.target, self.estimate)
+        self.epsilon = self.target
+
+    def start_epoch(self, epoch: int) -> None:
+        self.epsilon_t = epsilon_schedule(epoch, self.target, self.num_gradual, self.exponent, self.ramp)
+
+    def record(self) -> dict[str, Any]:
+        out = {"epsilon": self.epsilon_t, "epsilon_estimate": self.estimate, "epsilon_target": self.target}
+        for name, est in self.estimators.items():
+            if est.history:
+                out[f"epsilon_estimate_{name}"] = est.history[-1]["epsilon"]
+                out[f"epsilon_estimate_{name}_raw"] = est.history[-1]["raw"]
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """``epsilon_estimate_final``: the run's estimate of the corrupted fraction, the target it
+        ramped to (the running maximum of the smoothed estimates); ``epsilon_estimate_last``: the
+        last smoothed estimate."""
+        out = {"epsilon": self.target, "epsilon_estimate_final": self.target, "epsilon_estimate_last": self.estimate,
+               "estimator": self.estimator}
+        for name, est in self.estimators.items():
+            if est.history:
+                out[f"epsilon_estimate_{name}_final"] = est.history[-1]["epsilon"]
+        return out
+
+    def state_dict(self) -> dict:
+        return {"estimate": self.estimate, "target": self.target,
+                "estimators": {name: est.state_dict() for name, est in self.estimators.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.estimate, self.target = float(state["estimate"]), float(state["target"])
+        self.epsilon = self.target
+        for name, est in self.estimators.items():
+            est.load_state_dict(state["estimators"][name])

@@ -41,7 +41,7 @@ import torch
 from torch import Tensor
 
 from prl.algorithms.base import Algorithm, rows
-from prl.algorithms.keep import DropFraction, KeepRule
+from prl.algorithms.keep import AUTO, ESTIMATORS, DropFraction, EstimatedFraction, KeepRule
 from prl.algorithms.registry import REGISTRY
 from prl.errors import ConfigValueError
 from prl.models import sample_independent
@@ -116,10 +116,18 @@ class Selection(Algorithm):
         with torch.no_grad() if self.separate_pass(drops) else contextlib.nullcontext():
             outputs = [self.forward(i, x) for i in range(len(self.networks))]
             losses = [self.task.per_sample_loss(out, y) for out in outputs]
+        scores = self.observe(outputs, y, index)
         picks = self.select(outputs, losses, x, y) if drops else [None] * len(outputs)
         updates = picks[::-1] if self.exchange else picks
         step_losses = [self.update(i, outputs[i], losses[i], x, y, idx) for i, idx in enumerate(updates)]
-        return {"loss": torch.stack(step_losses), "kept": updates}
+        return {"loss": torch.stack(step_losses), "kept": updates, "scores": scores}
+
+    def observe(self, outputs: list[Tensor], y: Tensor, index: Optional[Tensor]) -> Tensor:
+        """The batch's per-sample PRL-L scores (mean over networks), passed on to the keep rule."""
+        scores = self.sample_scores([out.detach() for out in outputs], y)
+        if index is not None and self.rule.observes:
+            self.rule.observe(scores, index)
+        return scores
 
     def update(self, i: int, output: Tensor, losses: Tensor, x: Tensor, y: Tensor, idx: Optional[Tensor],
                divide: bool = True) -> Tensor:
@@ -149,6 +157,16 @@ class Selection(Algorithm):
     def start_epoch(self, epoch: int) -> None:
         self.rule.start_epoch(epoch)
 
+    def end_epoch(self) -> None:
+        self.rule.end_epoch()
+
+    @property
+    def heldout_fraction(self) -> float:
+        return self.rule.heldout_fraction
+
+    def observe_heldout(self, probs: Tensor, noisy: Tensor) -> None:
+        self.rule.observe_heldout(probs, noisy)
+
     def record(self) -> dict:
         return self.rule.record()
 
@@ -168,11 +186,22 @@ class RampedSelection(Selection):
     scores, ``epsilon_t`` ramping from 0 to ``epsilon`` (:class:`~prl.algorithms.keep.DropFraction`).
 
     ``epsilon``: the fraction of corrupted samples (the runner resolves ``null`` to the noise
-    model's expected corrupted fraction); ``num_gradual``, ``exponent``, ``ramp``: the ramp
+    model's expected corrupted fraction), or ``auto``: estimated while training by ``estimator``
+    (:class:`~prl.algorithms.keep.EstimatedFraction`; ``heldout_fraction`` for the held-out
+    estimators); ``num_gradual``, ``exponent``, ``ramp``: the ramp
     (:func:`prl.losses.epsilon_schedule`).
     """
 
     def __init__(self, *args, epsilon: Any = 0.0, num_gradual: int = 10, exponent: float = 1.0,
-                 ramp: str = "smooth", **kwargs):
+                 ramp: str = "smooth", estimator: str = "mixture", heldout_fraction: Optional[float] = None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
-        self.rule = DropFraction(epsilon, num_gradual, exponent, ramp)
+        if estimator not in ESTIMATORS:
+            raise ConfigValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}", "estimator")
+        if epsilon == AUTO:
+            if self.num_samples is None:
+                raise ConfigValueError("epsilon=auto needs num_samples (the training-set size)", "epsilon")
+            self.rule = EstimatedFraction(self.num_samples, self.task.name, self.num_classes, estimator,
+                                          heldout_fraction, num_gradual, exponent, ramp)
+        else:
+            self.rule = DropFraction(epsilon, num_gradual, exponent, ramp)

@@ -27,6 +27,10 @@ class Data:
     * ``train_ids``: the user's own identifier of each training sample, in ``train_x`` order
       (a table's id column, an image's path relative to its folder); ``None``: the sample's
       position is its id.  Written next to each sample in per-sample outputs.
+    * ``feature_names``: the name of each input column of a table (may be empty).
+    * ``clean_known``: whether ``train_y`` are known to be correct (a curated benchmark): then a
+      run reports how well it found the corruption it injected.  False for your own data, whose
+      given labels may be wrong already.
     """
 
     name: str
@@ -38,6 +42,8 @@ class Data:
     num_classes: Optional[int] = None
     classes: Sequence[str] = field(default_factory=list)
     train_ids: Optional[Sequence[str]] = None
+    clean_known: bool = True
+    feature_names: Sequence[str] = field(default_factory=list)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -41,6 +41,7 @@ def save_checkpoint(path: str, run: Any, epoch: int, history: list[dict], config
     state = {
         "epoch": epoch,
         "algorithm": run.algorithm.state_dict(),
+        "samples": run.ledger.state_dict(),
         "logger_run_id": run.logger_id,
         "schedulers": [s.state_dict() for s in run.schedulers],
         "rng": _rng_state(),
@@ -64,6 +65,8 @@ def load_checkpoint(path: str) -> Optional[dict]:
 def restore(run: Any, ckpt: dict) -> tuple[list[dict], int]:
     """Load ``ckpt`` into ``run``; returns the metric history and the next (0-based) epoch."""
     run.algorithm.load_state_dict(ckpt["algorithm"])
+    if "samples" in ckpt:
+        run.ledger.load_state_dict(ckpt["samples"])
     for s, state in zip(run.schedulers, ckpt["schedulers"]):
         s.load_state_dict(state)
     _set_rng_state(ckpt["rng"])

@@ -27,8 +27,11 @@ from prl.engine.checkpoint import load_checkpoint, restore, save_checkpoint
 from prl.engine.metrics import EpochStats, epoch_line, evaluate
 from prl.engine.rundir import RunLock, log_to_file, previous_run, write_hydra_files
 from prl.engine.setup import Run, setup
+from prl.data import BatchIterator
+from prl.engine.samples import final_pass, write_records
 from prl.engine.signals import StopFlag, progress
 from prl.engine.summary import summarise
+from prl.tasks import get_task
 
 __all__ = ["train", "run_epoch"]
 
@@ -62,7 +65,7 @@ def train(cfg: DictConfig, run_dir: str, choices: Optional[dict] = None) -> dict
                 wall_before = float((previous or {}).get("wall_time_s", 0.0))
                 log.info("resuming %s from epoch %d", run_dir, start)
             else:
-                for name in (outputs.METRICS, outputs.SUMMARY, outputs.CHECKPOINT):
+                for name in (outputs.METRICS, outputs.SUMMARY, outputs.CHECKPOINT, outputs.SAMPLES, outputs.SUSPECTS):
                     if os.path.exists(path[name]):
                         os.unlink(path[name])
             outputs.write_jsonl(path[outputs.METRICS], history)  # drops epochs logged after the checkpoint
@@ -78,7 +81,7 @@ def _epochs(run: Run, config: dict, path: dict, run_dir: str, choices: dict, his
     cfg = run.cfg
     run.logger_id = run.logger.start(config, run_dir, _run_name(choices, cfg.seed), _sweep_group(),
                                      _tags(choices, cfg.seed), run_id=run.logger_id)
-    status, summary, stop, t_start = "completed", None, StopFlag(), time.perf_counter()
+    status, summary, stop, t_start, extra = "completed", None, StopFlag(), time.perf_counter(), {}
     try:
         with stop:
             for epoch in range(start, int(cfg.trainer.epochs)):
@@ -97,6 +100,8 @@ def _epochs(run: Run, config: dict, path: dict, run_dir: str, choices: dict, his
                 log.info(epoch_line(record, run.task))
                 if cfg.trainer.checkpoint:
                     save_checkpoint(path[outputs.CHECKPOINT], run, epoch + 1, history, config)
+            if status == "completed":
+                extra = records(run, run_dir)
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         summary = summarise(run, history, status, wall_before + time.perf_counter() - t_start, choices)
@@ -105,6 +110,7 @@ def _epochs(run: Run, config: dict, path: dict, run_dir: str, choices: dict, his
     finally:  # the summary is written and the logger closed whatever happened
         if summary is None:
             summary = summarise(run, history, status, wall_before + time.perf_counter() - t_start, choices)
+            summary.update(extra)
             if stop.signum is not None:
                 summary["signal"] = stop.name
         outputs.write_json(path[outputs.SUMMARY], summary)
@@ -113,6 +119,8 @@ def _epochs(run: Run, config: dict, path: dict, run_dir: str, choices: dict, his
     final = summary.get(f"{run.task.primary}_final")
     log.info("%s: %s_final=%s after %d epoch(s), %.1fs", status, run.task.primary,
              "n/a" if final is None else f"{final:.2f}", len(history), summary["wall_time_s"])
+    if status == "completed":
+        log.info("most suspect labels first: %s (every sample: %s)", path[outputs.SUSPECTS], path[outputs.SAMPLES])
     return summary
 
 
@@ -130,8 +138,12 @@ def run_epoch(run: Run, epoch: int, stop: StopFlag) -> Optional[dict]:
         with autocast:
             out = algo.train_step(x, y, idx)
         stats.add(out, run.clean_mask.index_select(0, idx))
+        run.ledger.add(idx, out)
         if stop.signum is not None:
             return None
+    if run.heldout is not None:
+        algo.observe_heldout(*heldout_probabilities(algo.networks, *run.heldout, t.eval_batch_size))
+    algo.end_epoch()
     train_time = time.perf_counter() - t0
     record = {"epoch": epoch + 1, **algo.record(), **stats.result()}
     if not math.isfinite(record["train_loss"]):
@@ -147,6 +159,29 @@ def run_epoch(run: Run, epoch: int, stop: StopFlag) -> Optional[dict]:
     record["seconds"] = time.perf_counter() - t0
     record["samples_per_s"] = stats.seen / max(train_time, 1e-9)
     return record
+
+
+def records(run: Run, run_dir: str) -> dict:
+    """After the last epoch: the per-sample record and the suspect list (:mod:`prl.engine.samples`);
+    returns their summary fields."""
+    loader = BatchIterator(run.data.train_x.to(run.device), run.noisy_y.to(run.device), run.cfg.trainer.eval_batch_size,
+                           shuffle=False)
+    score, output = final_pass(run.algorithm.networks, loader, run.task)
+    epsilon = run.algorithm.summary().get("epsilon", 0.0)
+    return write_records(run_dir, run.ledger, score, output, run.data, run.task, run.noisy_y.numpy(),
+                         run.data.train_y.numpy(), epsilon, truth_known(run))
+
+
+def heldout_probabilities(networks, x, y, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The networks' mean softmax probabilities on the held-out split, and its noisy labels."""
+    _, probs = final_pass(networks, BatchIterator(x, y, batch_size, shuffle=False), get_task("classification"))
+    return torch.from_numpy(probs), y.cpu()
+
+
+def truth_known(run: Run) -> bool:
+    """Whether the run knows which training targets are corrupted: the dataset's own targets are
+    correct (a curated benchmark), whatever noise was injected on top."""
+    return bool(run.data.clean_known)
 
 
 def _run_name(choices: dict, seed: int) -> str:

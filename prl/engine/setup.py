@@ -19,8 +19,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from prl.algorithms import Algorithm
 from prl.algorithms import get as get_algorithm
+from prl.algorithms.keep import AUTO
 from prl.config import build, check
 from prl.data import BatchIterator, Data
+from prl.engine.samples import SampleLedger
 from prl.errors import ConfigError
 from prl.models import has_batchnorm
 from prl.noise import trim_training_set
@@ -46,6 +48,9 @@ class Run:
     device: torch.device
     logger: Any
     noise_info: dict
+    ledger: SampleLedger
+    #: the held-out split the algorithm asked for (``heldout_fraction``): inputs, noisy labels
+    heldout: Optional[tuple[torch.Tensor, torch.Tensor]] = None
     logger_id: Optional[str] = None
 
 
@@ -88,6 +93,7 @@ def corrupt(noise: Any, data: Data) -> tuple[np.ndarray, dict]:
 
 #: where ``algorithm.epsilon`` came from (``summary.json``'s ``epsilon_source``)
 EPSILON_SOURCES = {
+    "auto": "estimated while training from the data (algorithm.epsilon=auto, algorithm.estimator)",
     "user": "set in the config (algorithm.epsilon)",
     "expected_corruption": "the noise model's expected corrupted fraction, sum_c p(c) (1 - T[c, c])",
     "realised_corruption": "the realised corrupted fraction, measured against the clean labels (oracle: the noise "
@@ -97,7 +103,9 @@ EPSILON_SOURCES = {
 
 def resolve_epsilon(value: Any, noise_info: dict) -> tuple[float, str]:
     """``(epsilon, source)`` for ``algorithm.epsilon=value``: the value itself (``user``), else the
-    noise model's expected corrupted fraction, else the realised one (oracle)."""
+    noise model's expected corrupted fraction, else the realised one (oracle); ``auto`` stays."""
+    if value == AUTO:
+        return value, "auto"
     if value is not None:
         return value, "user"
     if noise_info.get("rate_expected") is not None:
@@ -153,7 +161,7 @@ def setup(cfg: DictConfig) -> Run:
     _probe(model_fn(), data, device, cfg.algorithm.name, algo_cls.per_sample_gradients)
     seed_everything(int(cfg.seed))  # the probe must not shift the initialisation
 
-    extra = {}
+    extra = {"num_samples": data.train_x.shape[0], "num_classes": data.num_classes}
     if "epsilon" in cfg.algorithm:
         extra["epsilon"], noise_info["epsilon_source"] = resolve_epsilon(cfg.algorithm.epsilon, noise_info)
     algorithm = build_algorithm(cfg.algorithm, model_fn, build(cfg.optimizer, "optimizer"), data.task, **extra)
@@ -166,15 +174,30 @@ def setup(cfg: DictConfig) -> Run:
     x, y = data.train_x.to(device), torch.as_tensor(noisy).to(device)
     if t.channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
+    heldout, positions = None, None
+    if algorithm.heldout_fraction:  # a noisy held-out split for the epsilon estimators, not trained on
+        held, positions = heldout_split(x.shape[0], algorithm.heldout_fraction, int(cfg.seed), device)
+        heldout = (x.index_select(0, held), y.index_select(0, held))
+        x, y = x.index_select(0, positions), y.index_select(0, positions)
     loader = BatchIterator(x, y, t.batch_size, shuffle=True, drop_last=t.drop_last, generator=generator,
-                           max_steps=t.max_steps_per_epoch)
+                           max_steps=t.max_steps_per_epoch, positions=positions)
     test_loader = BatchIterator(data.test_x.to(device), data.test_y.to(device), t.eval_batch_size, shuffle=False,
                                 drop_last=t.test_drop_last)
     if len(test_loader) == 0:
         raise ConfigError(f"trainer.test_drop_last=true with trainer.eval_batch_size={t.eval_batch_size} drops all "
                           f"{data.test_x.shape[0]} test samples; lower trainer.eval_batch_size", "trainer.test_drop_last")
     return Run(cfg, data, task, torch.as_tensor(noisy), clean_mask.to(device), algorithm, schedulers, loader,
-               test_loader, generator, device, logger, noise_info)
+               test_loader, generator, device, logger, noise_info, SampleLedger(data.train_x.shape[0], device),
+               heldout)
+
+
+def heldout_split(n: int, fraction: float, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(heldout, train)``: sorted training-set positions, ``round(fraction * n)`` held out,
+    drawn with ``numpy.random.RandomState(seed)``."""
+    perm = np.random.RandomState(seed).permutation(n)
+    k = int(round(fraction * n))
+    held, rest = np.sort(perm[:k]), np.sort(perm[k:])
+    return torch.from_numpy(held).to(device), torch.from_numpy(rest).to(device)
 
 
 def _probe(net: torch.nn.Module, data: Data, device: torch.device, name: str, per_sample_gradients: bool) -> None:

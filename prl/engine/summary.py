@@ -11,6 +11,15 @@ from prl.engine.setup import EPSILON_SOURCES
 __all__ = ["summarise"]
 
 
+def _estimate_error(algo_summary: dict, run: Any) -> dict:
+    """``epsilon_estimate_error``: the final estimate minus the realised corrupted fraction, when
+    the run estimated epsilon and knows the truth."""
+    if "epsilon_estimate_final" not in algo_summary or not run.data.clean_known:
+        return {}
+    rate = run.noise_info.get("trim", {}).get("rate_after_trim", run.noise_info["rate_realised"])
+    return {"epsilon_estimate_error": algo_summary["epsilon_estimate_final"] - rate}
+
+
 def summarise(run: Any, history: list[dict], status: str, wall: float, choices: dict) -> dict:
     """The summary of ``run`` after the epochs in ``history``: ``status`` (completed |
     interrupted | diverged | failed), the primary test metric after the last epoch (``*_final``),
@@ -42,10 +51,16 @@ def summarise(run: Any, history: list[dict], status: str, wall: float, choices: 
                                    "(null: the model does not say, e.g. a label file)",
             "noise_rate_realised": "the fraction of training targets the noise changed",
             **({"epsilon_source": EPSILON_SOURCES[source]} if source else {}),
+            **({"epsilon_estimate_error": "the final estimate minus the realised corrupted fraction (after trimming)",
+                "suspect_auroc": "AUROC of the suspect ranking (score_final) for the corrupted training samples",
+                "suspect_precision_at_k": "precision of the top-k suspects, k = the realised corrupted count",
+                "cleanlab_auroc": "AUROC of cleanlab's self-confidence ranking of the same end-of-training "
+                                  "probabilities (in-sample)"} if run.data.clean_known else {}),
         },
         "noise_rate_expected": run.noise_info.get("rate_expected"),
         "noise_rate_realised": run.noise_info["rate_realised"],
         **algo.summary(),
+        **_estimate_error(algo.summary(), run),
         "epsilon_source": source,
         "wall_time_s": wall,
         "task": task.name,

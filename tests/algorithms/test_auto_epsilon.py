@@ -1,0 +1,124 @@
+"""epsilon=auto: the keep rule estimates the corrupted fraction while training and ramps to it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from prl import algorithms
+from prl.algorithms.keep import EstimatedFraction
+from prl.engine import train
+from prl.errors import ConfigError
+from prl.models import MLP
+from prl.optim import adam
+
+from ..conftest import TINY, run_cli
+
+AUTO = [*TINY, "algorithm.epsilon=auto", "algorithm.num_gradual=4", "trainer.epochs=12", "trainer.threads=1"]
+
+
+def metrics(run_dir):
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("algorithm", ["co-prl-l", "prl-l", "spl", "co-teaching", "jocor"])
+def test_auto_estimates_symmetric_50_on_digits(algorithm, tiny_cfg, tmp_path):
+    s = train(tiny_cfg(*AUTO[len(TINY):], f"algorithm={algorithm}", "noise=symmetric50"), str(tmp_path))
+    assert s["epsilon_source"] == "auto" and s["estimator"] == "mixture"
+    assert abs(s["epsilon_estimate_final"] - s["noise_rate_realised"]) < 0.05
+    assert s["epsilon_estimate_error"] == pytest.approx(s["epsilon_estimate_final"] - s["noise_rate_realised"])
+    rows = metrics(tmp_path)
+    assert all("epsilon_estimate" in r and "epsilon_target" in r for r in rows)
+    # the ramp leads to the running maximum of the estimates, one epoch behind them
+    for prev, row in zip(rows, rows[1:]):
+        assert row["epsilon_target"] >= prev["epsilon_target"]
+    assert rows[-1]["epsilon"] <= rows[-2]["epsilon_target"] + 1e-12
+
+
+def test_auto_stays_at_zero_on_clean_labels(tiny_cfg, tmp_path):
+    s = train(tiny_cfg(*AUTO[len(TINY):], "algorithm=co-prl-l", "noise=clean"), str(tmp_path))
+    assert s["epsilon_estimate_final"] == 0.0 and s["epsilon"] == 0.0
+    assert all(r["epsilon"] == 0.0 and r["kept_fraction"] == 1.0 for r in metrics(tmp_path))
+
+
+def test_auto_for_regression_uses_the_residual_norm(tiny_cfg, tmp_path):
+    s = train(tiny_cfg(*AUTO[len(TINY):], "dataset=diabetes", "model=mlp", "noise=target-shift", "noise.rate=0.3",
+                       "noise.shift=8", "algorithm=prl-l", "trainer.epochs=12"), str(tmp_path))
+    assert s["epsilon_source"] == "auto" and abs(s["epsilon_estimate_error"]) < 0.05
+
+
+def test_held_out_estimators_are_logged_next_to_the_mixture(tiny_cfg, tmp_path):
+    s = train(tiny_cfg(*AUTO[len(TINY):], "algorithm=co-prl-l", "noise=symmetric50", "algorithm.estimator=confident"),
+              str(tmp_path))
+    last = metrics(tmp_path)[-1]
+    assert {"epsilon_estimate_mixture", "epsilon_estimate_agreement", "epsilon_estimate_confident"} <= set(last)
+    assert last["epsilon_estimate"] == last["epsilon_estimate_confident"] and s["estimator"] == "confident"
+    import pandas as pd
+
+    samples = pd.read_csv(tmp_path / "samples.csv.gz")
+    held = samples[samples["seen"] == 0]
+    assert len(held) == round(0.05 * len(samples))  # the held-out split is never trained on
+    assert abs(s["epsilon_estimate_confident_final"] - s["noise_rate_realised"]) < 0.1
+
+
+def test_resumed_auto_run_equals_an_uninterrupted_one(tiny_cfg, tmp_path, monkeypatch):
+    import prl.engine.loop as loop
+
+    cfg = tiny_cfg(*AUTO[len(TINY):], "algorithm=co-prl-l", "noise=pairflip45")
+    train(cfg, str(tmp_path / "full"))
+    original = loop.run_epoch
+
+    def stop_at_4(run, epoch, stop):  # a signal during epoch 5: the checkpoint of epoch 4 stays
+        return None if epoch == 4 else original(run, epoch, stop)
+
+    monkeypatch.setattr(loop, "run_epoch", stop_at_4)
+    assert train(cfg, str(tmp_path / "resumed"))["status"] == "interrupted"
+    monkeypatch.setattr(loop, "run_epoch", original)
+    assert train(cfg, str(tmp_path / "resumed"))["status"] == "completed"
+    timing = ("seconds", "samples_per_s")
+    a, b = ([{k: v for k, v in r.items() if k not in timing} for r in metrics(tmp_path / d)] for d in ("full", "resumed"))
+    assert a == b
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / "samples.csv.gz"),
+                                  pd.read_csv(tmp_path / "resumed" / "samples.csv.gz"))
+
+
+def test_the_rule_state_round_trips():
+    rule = EstimatedFraction(500, "classification", 10)
+    g = torch.Generator().manual_seed(0)
+    scores = torch.cat([torch.rand(350, generator=g) * 0.2, 1.2 + torch.rand(150, generator=g) * 0.2])
+    rule.observe(scores, torch.arange(500))
+    rule.end_epoch()
+    state = rule.state_dict()
+    other = EstimatedFraction(500, "classification", 10)
+    other.load_state_dict(state)
+    assert (other.estimate, other.target) == (rule.estimate, rule.target) and rule.target == pytest.approx(0.3, abs=0.02)
+    for r in (rule, other):
+        r.start_epoch(3)
+    assert rule.epsilon_t == other.epsilon_t == pytest.approx(rule.target * 3 / 9)
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["algorithm=prl-l", "algorithm.epsilon=aut"], "algorithm.epsilon must be a number in [0, 1) or auto"),
+    (["algorithm=co-prl-l", "algorithm.epsilon=auto", "algorithm.estimator=mixtur"],
+     "algorithm.estimator must be one of mixture, agreement, confident"),
+    (["algorithm=prl-l", "algorithm.estimator=bayes"], "algorithm.estimator must be one of mixture, agreement"),
+    (["algorithm=standard", "+algorithm.epsilon=auto"], "algorithm.epsilon: algorithm=standard does not select"),
+    (["dataset=diabetes", "model=mlp", "noise=target-shift", "noise.rate=0.3", "algorithm=prl-l",
+      "algorithm.epsilon=auto", "algorithm.estimator=confident"], "algorithm.estimator=confident needs class labels"),
+])
+def test_bad_auto_input_is_one_clear_error(overrides, expected, tmp_path):
+    out = tmp_path / "run"
+    res = run_cli([*TINY, *overrides, f"hydra.run.dir={out}"])
+    assert res.returncode == 2, res.stdout[-2000:] + res.stderr[-2000:]
+    assert expected in res.stderr and "Traceback" not in res.stderr
+    assert not out.exists()
+
+
+def test_auto_needs_the_training_set_size():
+    with pytest.raises(ConfigError, match="epsilon=auto needs num_samples"):
+        algorithms.get("prl-l")(model_fn=lambda: MLP((4,), 3), optimizer_fn=adam, epsilon="auto")
