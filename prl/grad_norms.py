@@ -7,9 +7,9 @@ fine).  PRL-G ranks samples by this norm.
 
 Conventions
 -----------
-* ``loss_fn(output, target) -> Tensor[N]``: per-sample losses (e.g.
+* ``loss_fn(output, target) -> (N,)``: per-sample losses (e.g.
   :func:`prl.losses.per_sample_loss`); row ``i`` may depend on sample ``i`` only.
-* Every function returns a ``Tensor[N]`` of norms (float32, or float64 for float64 models),
+* Every function returns a ``(N,)`` of norms (float32, or float64 for float64 models),
   detached, on the model's device, and leaves ``.grad`` of the parameters untouched.
 * "Scratch" is the memory of the per-sample products built on the way, in tensor elements;
   work is cut into chunks of samples so that no chunk exceeds ``budget`` elements.  No engine
@@ -79,7 +79,7 @@ FORMS = ("auto", "direct", "gram", "grouped")
 #: default scratch per chunk, in tensor elements (2**24 float32 = 64 MiB)
 DEFAULT_BUDGET = 1 << 24
 #: im2col chunks are kept to this many elements (8 MiB of float32) even under a larger
-#: budget: smaller chunks stay in cache and run up to 2x faster on CPU
+#: budget: smaller chunks stay in cache, which is faster on CPU
 CHUNK = 1 << 21
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -161,11 +161,11 @@ class _Record:
     edge: object  # GradientEdge of the layer output
     out_dtype: torch.dtype  # compute dtype of the layer (bf16 under autocast)
     grad: Optional[Tensor] = None  # d(sum_i l_i) / d(output), same shape as the output
-    per_sample: dict = field(default_factory=dict)  # norm layers: param -> Tensor[N, *param.shape]
+    per_sample: dict = field(default_factory=dict)  # norm layers: param -> (N, *param.shape)
 
 
 def _sq(t: Tensor, dim) -> Tensor:
-    """Squared L2 norm over ``dim`` (``vector_norm`` is one fused pass, ~3x faster than pow+sum)."""
+    """Squared L2 norm over ``dim`` (``vector_norm`` is one fused pass, faster than pow + sum)."""
     return torch.linalg.vector_norm(t, dim=dim).square()
 
 
@@ -183,7 +183,7 @@ def _as_2d_conv(module: nn.Module, a: Tensor, g: Tensor):
 
 
 def _im2col(a: Tensor, ksize, stride, padding, dilation) -> Tensor:
-    """``F.unfold`` (``Tensor[n, C*kh*kw, L]``, same order) as one strided copy: faster on CPU."""
+    """``F.unfold`` (``(n, C*kh*kw, L)``, same order) as one strided copy: faster on CPU."""
     if any(padding):
         a = F.pad(a, (padding[1], padding[1], padding[0], padding[0]))
     n, c, h, w = a.shape
@@ -218,7 +218,7 @@ def _conv_form(form: str, positions: int, out_ch: int, patch: int, groups: int, 
 
 
 def _conv_sq_norms(rec: _Record, g: Tensor, dtype: torch.dtype, budget: int, form: str = "auto") -> Tensor:
-    """Squared per-sample gradient norm of a conv layer's weight and bias, ``Tensor[N]``.
+    """Squared per-sample gradient norm of a conv layer's weight and bias, ``(N,)``.
 
     With ``U_i`` the unfolded input (``P x L``: patch x output positions) and ``G_i`` the output
     gradient (``O x L``), the weight gradient of sample ``i`` is ``G_i U_i^T``.  ``form``:
@@ -269,7 +269,7 @@ def _conv_sq_norms(rec: _Record, g: Tensor, dtype: torch.dtype, budget: int, for
 
 
 def _linear_sq_norms(rec: _Record, g: Tensor, dtype: torch.dtype, budget: int, form: str = "auto") -> Tensor:
-    """Squared per-sample gradient norm of a Linear layer's weight and bias, ``Tensor[N]``
+    """Squared per-sample gradient norm of a Linear layer's weight and bias, ``(N,)``
     (``form`` as in :func:`_conv_sq_norms`; it matters only with token dimensions)."""
     m = rec.module
     n, d, o = g.shape[0], rec.input.shape[-1], g.shape[-1]
@@ -301,7 +301,7 @@ def _linear_sq_norms(rec: _Record, g: Tensor, dtype: torch.dtype, budget: int, f
 
 
 def _norm_layer_per_sample(rec: _Record, g: Tensor, dtype: torch.dtype) -> dict:
-    """Per-sample gradients of GroupNorm / LayerNorm affine parameters: param -> ``Tensor[N, ...]``."""
+    """Per-sample gradients of GroupNorm / LayerNorm affine parameters: param -> ``(N, ...)``."""
     m = rec.module
     x, g = rec.input.to(dtype), g.to(dtype)
     n = x.shape[0]
@@ -338,8 +338,8 @@ class GhostNorms:
         tape = GhostNorms(model)              # once: hooks on the parametrised layers
         with tape.record():
             out = model(x)                    # the ordinary forward, recorded
-        losses = per_sample_loss(out, y)      # Tensor[N]
-        norms = tape.norms(losses)            # Tensor[N]; frees the graph
+        losses = per_sample_loss(out, y)      # (N,)
+        norms = tape.norms(losses)            # (N,); frees the graph
         opt.zero_grad(set_to_none=True)
         tape.backward(kept, 1 / len(kept))    # .grad of mean(losses[kept]); no second backward
         opt.step()
@@ -416,7 +416,7 @@ class GhostNorms:
 
     # ------------------------------------------------------------------ norms
     def norms(self, losses: Tensor, retain_graph: bool = False) -> Tensor:
-        """Per-sample gradient norms ``Tensor[N]`` for the recorded forward; ``losses`` is ``Tensor[N]``.
+        """Per-sample gradient norms ``(N,)`` for the recorded forward; ``losses`` is ``(N,)``.
 
         Frees the autograd graph unless ``retain_graph``.
         """
@@ -552,7 +552,7 @@ def naive_grad_norms(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) ->
 
 def per_sample_grad_norms(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, method: str = "ghost",
                           chunk_size: Optional[int] = None, budget: int = DEFAULT_BUDGET, form: str = "auto") -> Tensor:
-    """``Tensor[N]``: ``||grad_theta loss_fn(model(x), y)[i]||_2`` for each sample ``i``.
+    """``(N,)``: ``||grad_theta loss_fn(model(x), y)[i]||_2`` for each sample ``i``.
 
     ``method`` is one of :data:`METHODS` (see the module docstring); ``chunk_size`` applies to
     ``functorch``, ``form`` (see :data:`FORMS`) to ``ghost``.  The model runs in its current

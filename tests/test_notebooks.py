@@ -47,7 +47,7 @@ def test_notebook_executes_on_the_fixture_sweep(path, fixture_sweep, monkeypatch
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 2, f"{path.name}: expected two figures"
     text = "\n".join(o.get("data", {}).get("text/markdown", "") + o.get("data", {}).get("text/plain", "")
-                     for o in outputs)
+                     + o.get("text", "") for o in outputs)
     if path.stem == "sweep":
         assert "| Dataset | Noise" in text and "co-prl-l" in text and "Missing from the table (4" in text
         assert (fixture_sweep / "analysis" / "table.md").is_file()

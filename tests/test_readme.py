@@ -36,3 +36,13 @@ def test_quick_start_has_exactly_two_commands():
     commands = [line for line in block.splitlines() if line.strip()]
     assert len(commands) == 2 and "run.py" in commands[0] and "make test" in commands[1]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_estimator_snippet_runs_and_estimates_the_corrupted_fraction():
+    snippet = next(b for b in python_blocks() if "prl.EpsilonEstimator" in b)
+    res = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    estimate = float(re.findall(r"estimate (\d\.\d+)", res.stdout)[-1])
+    corrupted = float(re.search(r"corrupted: (\d\.\d+)", res.stdout).group(1))
+    assert abs(estimate - corrupted) < 0.03
+    assert f"estimate {estimate:.3f}" in README  # the number the README quotes

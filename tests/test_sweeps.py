@@ -53,7 +53,7 @@ def test_experiment_preset_is_a_valid_grid(name):
     assert list(params)[0] == "seed"  # slowest axis: a partial sweep already fills every cell once
     assert str(h.hydra.sweep.dir).startswith(f"multirun/{name}/")
     algorithms = params["algorithm"].split(",")
-    assert set(algorithms) <= set(available())
+    assert {a.split("/")[-1] for a in algorithms} <= set(available())  # auto/<method>: <method> with epsilon=auto
     noises = params["noise"].split(",")
     assert all((CONF / "noise" / f"{n}.yaml").is_file() for n in noises)
     assert len(sweep_grid(params)) == len(params["seed"].split(",")) * len(noises) * len(algorithms)
@@ -61,7 +61,7 @@ def test_experiment_preset_is_a_valid_grid(name):
         for noise in noises if alg == algorithms[0] else noises[:1]:
             cfg = compose(f"experiment={name}", f"algorithm={alg}", f"noise={noise}")
             check(cfg)
-            if get(alg).per_sample_gradients:
+            if get(cfg.algorithm.name).per_sample_gradients:
                 net = instantiate(cfg.model, input_shape=INPUT_SHAPES[cfg.dataset._target_], num_outputs=10)
                 assert not has_batchnorm(net), f"{name}: {alg} on a BatchNorm model"
 
@@ -71,16 +71,19 @@ def test_fmnist_table_preset():
 
     h = compose("experiment=fmnist-table", hydra=True)
     params = {k: str(v) for k, v in h.hydra.sweeper.params.items()}
-    assert set(params["algorithm"].split(",")) == FMNIST_ALGORITHMS
-    assert set(params["noise"].split(",")) == PAPER_NOISE
+    assert set(params["algorithm"].split(",")) == FMNIST_ALGORITHMS | {"auto/prl-l", "auto/co-prl-l"}
+    assert set(params["noise"].split(",")) == PAPER_NOISE | {"clean"}
     assert params["seed"] == "0,1,2"
-    assert len(sweep_grid(params)) == 72
+    assert len(sweep_grid(params)) == 120
+    # the plain columns use the noise model's epsilon, the auto/ ones estimate it; both ramp over 5 epochs
+    plain, auto = (compose("experiment=fmnist-table", f"algorithm={a}").algorithm for a in ("co-prl-l", "auto/co-prl-l"))
+    assert (plain.epsilon, auto.epsilon, plain.num_gradual, auto.num_gradual) == (None, "auto", 5, 5)
     assert h.dataset._target_ == "prl.data.fashion_mnist" and h.hydra.runtime.choices.model == "cnn-small-gn"
     # the CPU budget: 15 epochs of 100 batches
     assert (h.trainer.epochs, h.trainer.max_steps_per_epoch, h.trainer.batch_size) == (15, 100, 128)
     # reduced epochs through an override: the command line wins over the preset
     assert compose("experiment=fmnist-table", "trainer.epochs=2").trainer.epochs == 2
-    assert len(sweep_grid(params, ["seed=0", "algorithm=standard,prl-l"])) == 3 * 2
+    assert len(sweep_grid(params, ["seed=0", "algorithm=standard,prl-l"])) == 4 * 2
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10", "cifar100"])

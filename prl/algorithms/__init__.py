@@ -12,7 +12,7 @@
 
 A new method is one class with ``@register("name")`` and one ``conf/algorithm/<name>.yaml``
 holding ``name: <name>`` and its settings.  :meth:`Algorithm.train_step` returns
-``{"loss": Tensor[num_networks], "kept": [Tensor | None, ...]}``: the loss each network stepped
+``{"loss": (num_networks,), "kept": [Tensor | None, ...]}``: the loss each network stepped
 on and the batch positions it stepped on (None: all).
 """
 

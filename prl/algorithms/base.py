@@ -5,10 +5,10 @@ registry, every other key is a constructor argument; ``model_fn``, ``optimizer_f
 are passed by the runner.  The object owns its networks (one per ``networks``) and one optimizer
 each.  :meth:`Algorithm.train_step` updates every network once on a batch and returns::
 
-    {"loss": Tensor[num_networks],      # the loss each network stepped on (detached)
+    {"loss": (num_networks,),      # the loss each network stepped on (detached)
      "kept": [Tensor | None, ...],      # per network: the batch positions it stepped on
                                         # (None = the whole batch; empty = no update)
-     "scores": Tensor[N] | None}        # the batch's per-sample PRL-L score (mean over networks)
+     "scores": (N,) | None}        # the batch's per-sample PRL-L score (mean over networks)
 
 The runner, not the algorithm, turns ``kept`` into label precision / recall with the clean mask.
 """

@@ -45,7 +45,7 @@ class PRLG(RampedSelection):
     ``grad_norm``: ``auto`` | ``ghost`` | ``functorch`` (module docstring).  ``chunk_size``:
     samples per ``torch.func`` chunk (default: from ``scratch_mb``).  ``scratch_mb``: bound on
     the per-sample products one chunk may build, in MiB of float32 (both engines).
-    ``last_scores``: the norms of the last scored step, one ``Tensor[N]`` per network.
+    ``last_scores``: the norms of the last scored step, one ``(N,)`` tensor per network.
     """
 
     per_sample_gradients = True
@@ -101,7 +101,7 @@ class PRLG(RampedSelection):
             return self._tape(i).model(x)
 
     def score(self, i: int, output: Tensor, target: Tensor, losses: Tensor) -> Tensor:
-        """``Tensor[N]``: per-sample gradient norms of network ``i`` on the batch of the last
+        """``(N,)``: per-sample gradient norms of network ``i`` on the batch of the last
         :meth:`forward` (``losses`` are its per-sample losses).  The ghost engine frees the graph
         (the update is assembled from the recorded tensors) unless a subclass changes the
         objective."""

@@ -139,3 +139,34 @@ def test_bad_own_data_is_one_clear_error_and_nothing_written(case, tmp_path):
         assert text in err, err
     assert not out.exists()
     assert not [p for p in (tmp_path / "photos").rglob(".prl-cache-*")] if (tmp_path / "photos").exists() else True
+
+
+def test_a_csv_of_a_bundled_dataset_trains_exactly_like_the_bundled_loader(tmp_path):
+    """diabetes written to CSV with its own split: the same tensors, so a noisy run reaches the
+    same test MSE, float for float."""
+    from sklearn.datasets import load_diabetes
+
+    from prl.data import diabetes
+    from prl.data.transforms import random_split
+
+    bunch = load_diabetes()
+    frame = pd.DataFrame(bunch.data, columns=bunch.feature_names).assign(progression=bunch.target)
+    train, test = random_split(len(frame), 0.2, 0)
+    frame.iloc[train].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[test].to_csv(tmp_path / "test.csv", index=False)
+    from prl.data import table_dataset
+
+    mine, bundled = table_dataset(str(tmp_path / "train.csv"), targets="progression",
+                                  test_path=str(tmp_path / "test.csv")), diabetes()
+    for field in ("train_x", "train_y", "test_x", "test_y"):
+        assert np.allclose(getattr(mine, field).numpy(), getattr(bundled, field).numpy(), atol=1e-6), field
+    runs = []
+    for name, data_args in (("csv", ["dataset=csv", f"dataset.path={tmp_path / 'train.csv'}",
+                                     "dataset.targets=progression", f"dataset.test_path={tmp_path / 'test.csv'}",
+                                     "model.hidden=[64]", "trainer.batch_size=32"]),
+                            ("bundled", ["dataset=diabetes"])):
+        res = run_cli([*data_args, "model=mlp", "noise=target-heavy-tailed", "noise.rate=0.3", "algorithm=prl-l",
+                       "trainer.epochs=5", *RUN[:3], f"hydra.run.dir={tmp_path / name}"])
+        assert res.returncode == 0, res.stderr[-2000:]
+        runs.append(json.loads((tmp_path / name / "summary.json").read_text()))
+    assert runs[0]["test_mse_final"] == pytest.approx(runs[1]["test_mse_final"], rel=1e-4)

@@ -19,8 +19,8 @@ from prl.errors import ConfigError
 from prl.engine.rundir import RunLock
 from prl.engine import train
 
-from .conftest import ROOT, TINY, run_cli
-from .test_reliability import launch
+from ..conftest import ROOT, TINY, run_cli
+from .test_resume import launch
 
 BASE = ["dataset=digits", "logger=none", "trainer.progress=false", "trainer.threads=1"]
 A = [*BASE, "trainer.epochs=30", "trainer.batch_size=16", "algorithm=co-prl-l", "seed=0"]

@@ -16,7 +16,7 @@ from prl.errors import ConfigError
 from prl.runner import expand_resume
 from prl.engine import train
 
-from .conftest import ROOT, TINY
+from ..conftest import ROOT, TINY
 
 TIMING = ("seconds", "samples_per_s")
 ARGS = [*TINY, "trainer.epochs=12", "algorithm=co-prl-l", "noise=pairflip45"]

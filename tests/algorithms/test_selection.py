@@ -13,7 +13,7 @@ from prl.models import MLP, SmallCNN
 from prl.optim import adam
 from prl.engine import train
 
-from .conftest import CONF, step
+from ..conftest import CONF, step
 
 
 def test_every_config_is_registered_and_vice_versa():

@@ -14,7 +14,7 @@ from prl.optim import adam
 
 SEPARATE = ["spl", "prl-l", "co-teaching", "co-prl-l"]
 
-from .conftest import step
+from ..conftest import step
 
 
 def gn_net():

@@ -10,7 +10,7 @@ import yaml
 from prl.data import digits
 from prl.engine import setup, train
 
-from .conftest import TINY, run_cli
+from ..conftest import TINY, run_cli
 
 METRIC_KEYS = {"epoch", "epsilon", "train_loss", "test_accuracy", "test_accuracy_net1", "test_accuracy_net2",
                "label_precision", "label_recall", "label_precision_net1", "label_precision_net2", "seconds",

@@ -20,7 +20,7 @@ from prl.errors import ConfigError
 from prl.optim import adam, sgd
 from prl.engine import train
 
-from .conftest import step
+from ..conftest import step
 
 
 class Table(nn.Module):

@@ -141,7 +141,7 @@ def test_a_resumed_job_stays_one_wandb_run(tmp_path):
     first with epochs 1-2 (marked preempting), the second with epochs 3-5."""
     import signal
 
-    from .test_reliability import wait_for_epochs
+    from .engine.test_resume import wait_for_epochs
 
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "wd"),

@@ -1,10 +1,8 @@
-"""Label files in the formats people have (CIFAR-N's dict of numpy arrays, .npz, .pt of tensors),
-class maps that belong to a dataset, and epsilon's default: the expected corrupted fraction."""
+"""Label files in the formats people have: CIFAR-N's dict of numpy arrays, .npz, .pt of tensors;
+the official CIFAR-10N / CIFAR-100N files checked against their dataset."""
 
 from __future__ import annotations
 
-import json
-import os
 import pickle
 
 import numpy as np
@@ -13,12 +11,10 @@ import torch
 
 from prl.data import digits
 from prl.errors import ConfigError
-from prl.noise import CLASS_MAPS, CifarN, ClassMap, LabelFile, PairFlip, Symmetric
-from prl.noise.labels import CIFAR100_SUPERCLASSES
-from prl.engine import setup
+from prl.noise import CifarN, LabelFile
 
-from .conftest import TINY, run_cli, summary
-from .test_data import write_cifar
+from ..conftest import TINY, run_cli, summary
+from ..data.test_images import write_cifar
 
 
 @pytest.fixture(scope="module")
@@ -162,99 +158,3 @@ def test_cifar_n_without_the_file_says_where_to_get_it(tmp_path, monkeypatch):
         CifarN("cifar100n", "noisy")
     write_cifar_n(tmp_path / "CIFAR-100_human.pt", np.zeros(3), noisy_label=np.ones(3))
     assert CifarN("cifar100n", "noisy").path == str(tmp_path / "CIFAR-100_human.pt")
-
-
-# ----------------------------------------------------------------------------- class maps
-
-
-def test_class_maps_belong_to_their_dataset():
-    T = ClassMap(0.4, mapping="auto")
-    T.check_dataset("MNIST")
-    assert T.mapping == {7: 1, 2: 7, 5: 6, 6: 5, 3: 8}  # the JoCoR / co-teaching code's MNIST map
-    T = ClassMap(0.4)
-    T.check_dataset("CIFAR-10")
-    assert T.mapping == {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
-    T = ClassMap(0.4)
-    T.check_dataset("CIFAR-100")
-    P = T.transition_matrix(100)
-    for group in CIFAR100_SUPERCLASSES:  # every flip stays inside the superclass
-        rows = P[list(group)]
-        assert rows[:, list(group)].sum(axis=1) == pytest.approx(np.ones(5))
-    assert sorted(c for g in CIFAR100_SUPERCLASSES for c in g) == list(range(100))
-    for dataset in ("digits", "Fashion-MNIST"):
-        with pytest.raises(ConfigError, match="no established class map .* mapping=cifar10 for CIFAR-10; "
-                                              "mapping=mnist for MNIST; mapping=cifar100 for CIFAR-100"):
-            ClassMap(0.4).check_dataset(dataset)
-    with pytest.raises(ConfigError, match="mapping=cifar10 is the class map of CIFAR-10, not of dataset MNIST"):
-        ClassMap(0.4, mapping="cifar10").check_dataset("MNIST")
-    ClassMap(0.4, mapping={2: 7}).check_dataset("digits")  # your own map: any dataset
-    assert CLASS_MAPS["cifar100-blocks"].mapping[4] == 0  # the reference code's blocks of 5
-
-
-def test_asymmetric_on_digits_is_refused_before_any_work(tmp_path):
-    out = tmp_path / "run"
-    res = run_cli([*TINY, "noise=asymmetric", "algorithm=jocor", f"hydra.run.dir={out}"])
-    assert res.returncode == 2, res.stdout[-2000:]
-    assert "noise.mapping" in res.stderr and "CIFAR-10" in res.stderr and "MNIST" in res.stderr
-    assert not out.exists()
-
-
-def test_your_own_class_map_from_the_command_line(tiny_cfg):
-    run = setup(tiny_cfg("noise=asymmetric", "noise.mapping={2:7,3:8}", "algorithm=co-prl-l"))
-    y = run.data.train_y.numpy()
-    changed = run.noisy_y.numpy() != y
-    assert set(np.unique(y[changed])) <= {2, 3}
-    share = np.isin(y, [2, 3]).mean()
-    assert run.algorithm.rule.epsilon == pytest.approx(0.4 * share)
-    assert run.noise_info["epsilon_source"] == "expected_corruption"
-
-
-# ----------------------------------------------------------------------------- epsilon's default
-
-
-def test_expected_corruption_of_each_noise_model():
-    balanced = np.repeat(np.arange(10), 50)
-    assert ClassMap(0.4, mapping="cifar10").expected_corruption(balanced, 10) == pytest.approx(0.2)  # JoCoR: rate / 2
-    assert Symmetric(0.5).expected_corruption(balanced, 10) == 0.5
-    assert Symmetric(0.5, include_true_class=True).expected_corruption(balanced, 10) == pytest.approx(0.45)
-    assert PairFlip(0.45).expected_corruption(balanced, 10) == 0.45
-    skewed = np.array([9] * 90 + [0] * 10)  # 90% trucks: the map flips 90% of them
-    assert ClassMap(0.4, mapping="cifar10").expected_corruption(skewed, 10) == pytest.approx(0.36)
-    T = Symmetric(0.3).transition_matrix(4)
-    p = np.array([0.1, 0.2, 0.3, 0.4])
-    assert float(p @ (1 - np.diag(T))) == pytest.approx(Symmetric(0.3).expected_corruption(np.repeat(range(4), [1, 2, 3, 4]), 4))
-
-
-@pytest.mark.parametrize("overrides, epsilon, source", [
-    (["noise=pairflip45", "algorithm=prl-l"], 0.45, "expected_corruption"),
-    (["noise=symmetric50", "algorithm=co-teaching"], 0.5, "expected_corruption"),
-    (["noise=pairflip45", "algorithm=prl-l", "algorithm.epsilon=0.3"], 0.3, "user"),
-    (["dataset=diabetes", "model=mlp", "noise=target-shift", "noise.rate=0.3", "algorithm=spl"], 0.3,
-     "expected_corruption"),
-])
-def test_epsilon_source_is_recorded(tiny_cfg, tmp_path, overrides, epsilon, source):
-    from prl.engine import train
-
-    s = train(tiny_cfg("trainer.epochs=1", *overrides), str(tmp_path / "run"))
-    assert s["epsilon"] == epsilon and s["epsilon_source"] == source
-    assert "epsilon_is_noise_rate" not in s
-    saved = (tmp_path / "run" / "config.yaml").read_text()
-    assert ("epsilon: null" in saved) == (source != "user")
-
-
-def test_mnist_asymmetric_expected_corruption_via_the_runner(tmp_path):
-    from .test_data import write_mnist_like
-
-    write_mnist_like(tmp_path / "MNIST" / "raw", n_train=200, n_test=20)
-    out = tmp_path / "run"
-    res = run_cli(["dataset=mnist", f"dataset.root={tmp_path}", "model=cnn-small", "noise=asymmetric",
-                   "logger=none", "trainer.epochs=1", "trainer.progress=false", "algorithm=co-prl-l",
-                   f"hydra.run.dir={out}"])
-    assert res.returncode == 0, res.stderr
-    s = summary(out)
-    y = np.load(out / "labels.npz")["clean"]
-    assert s["epsilon"] == pytest.approx(0.4 * np.isin(y, [7, 2, 5, 6, 3]).mean())
-    assert s["noise"]["mapping"] == "mnist" and s["epsilon_source"] == "expected_corruption"
-    cfg = json.loads(json.dumps(s["noise"]))
-    assert cfg["rate_expected"] == s["noise_rate_expected"] == s["epsilon"]
-    assert os.path.exists(out / "config.yaml")
