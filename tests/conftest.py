@@ -21,8 +21,9 @@ os.environ.setdefault("HYDRA_FULL_ERROR", "0")
 
 import prl.config  # noqa: E402,F401  (registers the schema)
 
-#: overrides that make any run tiny: digits, 2 epochs, no logger, no progress bar
-TINY = ["dataset=digits", "logger=none", "trainer.epochs=2", "trainer.progress=false", "trainer.batch_size=64"]
+#: overrides that make any run tiny: conf/debug/tiny.yaml (digits, 2 epochs of batch 64, no logger, no
+#: progress bar, one torch thread), the setting users can type too
+TINY = ["debug=tiny"]
 
 
 def compose(*overrides: str):

@@ -127,7 +127,7 @@ ESTIMATORS = ("mixture", "agreement", "confident")
 HELDOUT_ESTIMATORS = ("agreement", "confident")
 #: the held-out fraction those take when ``heldout_fraction`` is not set
 DEFAULT_HELDOUT_FRACTION = 0.05
-#: warm-up epochs of the held-out estimators: a near-chance network overestimates (notes/estimation.md)
+#: warm-up epochs of the held-out estimators: a near-chance network overestimates (docs/estimation.md)
 HELDOUT_WARMUP = 2
 
 

@@ -31,7 +31,7 @@ Methods and sources
 * :func:`auroc`, :func:`precision_at_k`: ranking quality of suspect scores.
 * :class:`EpsilonSmoother`: clipping, exponential smoothing, exact 0.0 for clean data.
 
-See ``notes/estimation.md`` for measurements and the recommended default.
+See ``docs/estimation.md`` for measurements and the recommended default.
 """
 
 from prl.estimation._checks import EstimationValueError

@@ -7,7 +7,7 @@
 1. clip to ``[0, max_fraction]`` (NaN is refused);
 2. a running median of the last ``window`` clipped estimates (fewer at the start): one
    outlying epoch does not move epsilon.  Half-trained networks produce such outliers (the
-   mixture sees two modes inside the clean scores for an epoch; see ``notes/estimation.md``);
+   mixture sees two modes inside the clean scores for an epoch; see ``docs/estimation.md``);
 3. exponential smoothing of the medians, ``s_t = alpha * m_t + (1 - alpha) * s_{t-1}``,
    started at the first one (``s_1 = m_1``, no pull towards 0);
 4. the clean rule: the returned epsilon is exactly ``0.0`` while ``s_t < zero_below``, else
