@@ -29,6 +29,7 @@ Where each concept lives
 ``plots.py``           curves over epochs and plots (:func:`curves`, :func:`plot_curves`,
                        :func:`plot_run`, :func:`noise_transition`, :func:`plot_transition`)
 ``reporting.py``       :func:`report`: everything written into ``DIR/analysis/``
+``results.py``         :func:`export_results` / :func:`load_results`: tidy results to commit, read back
 ``cli.py``             the command line (:func:`main`; ``__main__.py`` runs it)
 ``common.py``          :class:`AnalysisError` and small helpers the others share
 =====================  =====================================================================
@@ -72,6 +73,7 @@ from prl.analysis.grouping import IGNORED_KEYS, VARIANT_CHOICES
 from prl.analysis.metrics import PROTOCOLS, Metric, resolve_metric
 from prl.analysis.plots import curves, noise_transition, plot_curves, plot_run, plot_transition
 from prl.analysis.reporting import Report, report
+from prl.analysis.results import export_results, load_results
 from prl.analysis.runs import RUN_COLUMNS, collect, find_runs, read_run, run_metrics, run_summary
 from prl.analysis.sweeps import latest_sweep, sweep_grid, sweep_jobs
 from prl.analysis.tables import DATASET_ORDER, NOISE_ORDER, Table, paper_table
@@ -96,6 +98,8 @@ __all__ = [
     "noise_transition",
     "plot_transition",
     "report",
+    "export_results",
+    "load_results",
     "main",
     "RUN_COLUMNS",
     "IGNORED_KEYS",

@@ -25,8 +25,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("paths", nargs="+", help="sweep directories (multirun/...), run directories or folders of them")
     parser.add_argument("--out", help="where to write (default: <first path>/analysis)")
     parser.add_argument("--metric", default="last10",
-                        help="final | best | last10 (default; mean of the last 10 epochs) or a summary column, "
-                             "e.g. label_precision_last10_mean")
+                        help="final | best | last10 (default; mean of the last 10 epochs) | estimate (epsilon=auto's "
+                             "estimate against the realised corrupted fraction) or a summary column, e.g. "
+                             "label_precision_last10_mean, suspect_auroc, epsilon_estimate_error")
     parser.add_argument("--decimals", type=int, default=None, help="digits after the point")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when anything is missing")

@@ -4,6 +4,7 @@ task's primary metric (:data:`prl.tasks.TASKS`), or any numeric summary column."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from prl.analysis.common import AnalysisError, primary_metric
 
@@ -23,8 +24,10 @@ class Metric:
     """What a table reports for one task: the summary ``column``, its direction and a label."""
 
     column: str
-    higher_is_better: bool
+    higher_is_better: Optional[bool]  # None: no best cell (an estimate is neither better high nor low)
     label: str  # e.g. "Test accuracy (%, higher is better): mean over the last 10 epochs (...)"
+    #: a summary column shown next to each cell's mean, e.g. the realised corrupted fraction
+    truth: Optional[str] = None
 
 
 def resolve_metric(metric: str, task: str = "classification") -> Metric:
@@ -37,8 +40,13 @@ def resolve_metric(metric: str, task: str = "classification") -> Metric:
         sep = ", " if name.endswith("%") else ""
         return Metric(key + suffix, higher, f"{name}{sep}{'higher' if higher else 'lower'} is better): "
                                             f"{_PROTOCOL_TEXT[suffix]}")
-    if metric.startswith(("test_", "label_")):
+    if metric == "estimate":
+        return Metric("epsilon_estimate_final", None, "epsilon=auto: the final estimate of the corrupted fraction "
+                      "[the realised corrupted fraction]", truth="noise_rate_realised")
+    if metric.startswith(("epsilon_", "noise_rate")):
+        return Metric(metric, None, metric)
+    if metric.startswith(("test_", "label_", "suspect_auroc", "suspect_precision", "cleanlab_")):
         higher = not metric.startswith(("test_mse", "test_mae"))
         return Metric(metric, higher, f"{metric} ({'higher' if higher else 'lower'} is better)")
-    raise AnalysisError(f"unknown metric {metric!r}; use final, best, last10 or a summary column such as "
-                        f"label_precision_last10_mean")
+    raise AnalysisError(f"unknown metric {metric!r}; use final, best, last10, estimate (epsilon=auto against the "
+                        f"truth) or a summary column such as label_precision_last10_mean or suspect_auroc")

@@ -25,6 +25,10 @@ __all__ = ["RUN_COLUMNS", "find_runs", "read_run", "collect", "run_summary", "ru
 #: Hydra's record of a job, in its directory
 HYDRA_DIR = outputs.HYDRA_DIR
 
+#: numeric summary fields read into the tidy frame, by prefix: test metrics, label precision /
+#: recall, epsilon and its estimates, the suspect ranking's quality and cleanlab's
+SUMMARY_NUMBERS = ("test_", "label_", "epsilon_", "suspect", "cleanlab_", "noise_rate_expected")
+
 #: the tidy per-run columns, in order (``cfg.*`` columns with the flattened config follow)
 RUN_COLUMNS = [
     "dataset", "dataset_name", "noise", "noise_type", "noise_rate", "algorithm", "column", "model", "seed",
@@ -103,7 +107,7 @@ def read_run(run_dir: str) -> dict:
         "mtime": os.path.getmtime(os.path.join(run_dir, outputs.SUMMARY) if summary else run_dir),
     }
     for key, value in summary.items():
-        if key.startswith(("test_", "label_")) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key.startswith(SUMMARY_NUMBERS) and isinstance(value, (int, float)) and not isinstance(value, bool):
             row[key] = number(value)
     for group in grouping.VARIANT_CHOICES:
         row[f"choice.{group}"] = choices.get(group)

@@ -162,8 +162,10 @@ def paper_table(runs: pd.DataFrame, metric: str = "last10", decimals: Optional[i
     missing += unstarted_jobs(df)
 
     labels = sorted({m.label for m in metrics.values()})
+    bold = "" if any(m.higher_is_better is None for m in metrics.values()) else "; bold: best mean in the row"
+    truth = "; [the truth, mean over the same runs]" if any(m.truth for m in metrics.values()) else ""
     caption = (f"{'; '.join(labels)}; each run reports the mean over its networks. Cells: mean ± sample std "
-               f"over seeds (n completed runs; n/m when m were expected); bold: best mean in the row.")
+               f"over seeds (n completed runs; n/m when m were expected){truth}{bold}.")
     missing_df = pd.DataFrame(missing, columns=_MISSING_COLUMNS)
     missing_df = missing_df.drop(columns=["dataset"]).rename(columns={"dataset_name": "dataset"})
     missing_df["noise_seed_varies"] = live["noise_seed"].nunique(dropna=True) > 1
@@ -178,7 +180,12 @@ def column_order(values: Iterable[str], preferred: Optional[Sequence[str]] = Non
 
         preferred = ORDER
     pos = {v: i for i, v in enumerate(preferred)}
-    return sorted(set(values), key=lambda v: (pos.get(v.split(" [")[0], len(pos)), v))
+
+    def key(v: str):  # auto/<method> right after <method>
+        name = v.split(" [")[0]
+        return pos.get(name.split("/")[-1], len(pos)), name.startswith("auto/"), v
+
+    return sorted(set(values), key=key)
 
 
 # ----------------------------------------------------------------------------- the parts of paper_table
@@ -204,7 +211,9 @@ def _row(row: dict, in_row: pd.DataFrame, counted: pd.Series, columns: list[str]
     entries, from the runs ``in_row``.  The row expects every replicate (seed, noise seed) that
     any of its runs used; the best mean is marked."""
     task = in_row["task"].iloc[0]
-    digits = decimals if decimals is not None else (2 if m.column.startswith(("test_acc", "label_")) else 4)
+    digits = decimals if decimals is not None else (
+        2 if m.column.startswith(("test_acc", "label_")) else 3 if m.column.startswith(("epsilon", "suspect", "cleanlab"))
+        else 4)
     expected = {(s, ns) for s, ns in zip(in_row["seed"], in_row["noise_seed"])}
     cells, missing = [], []
     for col in columns:
@@ -234,14 +243,15 @@ def _row(row: dict, in_row: pd.DataFrame, counted: pd.Series, columns: list[str]
         if n:
             count = f"({n})" if n >= len(expected) else f"({n}/{len(expected)})"
             spread = f" ± {std:.{digits}f}" if n > 1 else ""
-            text = f"{mean:.{digits}f}{spread} {count}"
-            latex = f"{mean:.{digits}f}" + (f" $\\pm$ {std:.{digits}f}" if n > 1 else "") + \
+            truth = f" [{float(ok[m.truth].astype(float).mean()):.{digits}f}]" if m.truth else ""
+            text = f"{mean:.{digits}f}{spread}{truth} {count}"
+            latex = f"{mean:.{digits}f}" + (f" $\\pm$ {std:.{digits}f}" if n > 1 else "") + truth + \
                     f"\\,{{\\scriptsize {count}}}"
         cells.append({**base, "algorithm": col.split(" [")[0], "task": task, "metric": m.column,
                       "mean": mean, "std": std, "n": n, "expected": len(expected), "text": text,
                       "latex": latex, "higher_is_better": m.higher_is_better})
     means = [c["mean"] for c in cells if c["n"]]
-    target = (max(means) if m.higher_is_better else min(means)) if means else None
+    target = None if m.higher_is_better is None or not means else (max(means) if m.higher_is_better else min(means))
     for c in cells:
         c["best"] = bool(c["n"] and target is not None and c["mean"] == target)
     return cells, missing

@@ -134,3 +134,17 @@ def test_latex_escaping():
     from prl.analysis.tables import _tex
 
     assert _tex("a_b & 50% #1 {x} ±") == r"a\_b \& 50\% \#1 \{x\} $\pm$"
+
+
+def test_exported_results_give_the_same_table(fixture_sweep, tmp_path):
+    """The committed form of a sweep (runs.csv, curves.csv.gz) tabulates and plots like the sweep."""
+    from prl import analysis
+
+    files = analysis.export_results([str(fixture_sweep)], str(tmp_path / "results"))
+    assert [os.path.basename(f) for f in files] == ["runs.csv", "curves.csv.gz"]
+    runs, curves = analysis.load_results(str(tmp_path / "results"))
+    assert not runs["run_dir"].str.startswith("/").any()  # no machine paths in committed files
+    live = analysis.paper_table(analysis.collect(str(fixture_sweep)))
+    assert analysis.paper_table(runs).to_markdown(missing=False) == live.to_markdown(missing=False)
+    assert len(curves) == len(analysis.curves(analysis.collect(str(fixture_sweep))))
+    analysis.plot_curves(curves, "test")
