@@ -122,9 +122,9 @@ class DropFraction(KeepRule):
 #: ``epsilon=auto``: estimate the corrupted fraction while training (:class:`EstimatedFraction`)
 AUTO = "auto"
 #: estimators of ``epsilon=auto``
-ESTIMATORS = ("mixture", "agreement", "confident")
+ESTIMATORS = ("mixture", "anchor", "confident", "agreement")
 #: estimators that need a held-out split with noisy labels (classification only)
-HELDOUT_ESTIMATORS = ("agreement", "confident")
+HELDOUT_ESTIMATORS = ("anchor", "confident", "agreement")
 #: the held-out fraction those take when ``heldout_fraction`` is not set
 DEFAULT_HELDOUT_FRACTION = 0.05
 #: warm-up epochs of the held-out estimators: a near-chance network overestimates (docs/estimation.md)

@@ -25,6 +25,8 @@ Methods and sources
   2019, who fit a beta mixture), with two clean-data tests: Ashman's D (one mode) and, for
   the bounded gradient norm, a high component below ``sqrt(2) / 2`` (a tail, not a mode).
 * :func:`agreement_fraction`: ``1 - agreement`` of held-out predictions with noisy labels.
+* :func:`anchor_fraction`, :func:`anchor_transition`: the transition matrix read off anchor
+  points of held-out probabilities (Patrini et al., CVPR 2017), ``sum_c p(c) (1 - T[c, c])``.
 * :func:`confident_learning_fraction`, :func:`confident_learning_transition`,
   :func:`confident_learning_ranking`: confident learning (Northcutt, Jiang & Chuang, JAIR
   2021) via ``cleanlab``.
@@ -36,6 +38,7 @@ See ``docs/estimation.md`` for measurements and the recommended default.
 
 from prl.estimation._checks import EstimationValueError
 from prl.estimation.agreement import agreement_fraction, predicted_classes
+from prl.estimation.anchor import anchor_fraction, anchor_transition
 from prl.estimation.confident import (
     CL_METHODS,
     RANKING_METHODS,
@@ -58,6 +61,8 @@ __all__ = [
     "TRANSFORMS",
     "OUTPUTS",
     "agreement_fraction",
+    "anchor_fraction",
+    "anchor_transition",
     "predicted_classes",
     "confident_learning_fraction",
     "confident_learning_transition",

@@ -25,6 +25,8 @@ Methods (:data:`METHODS`):
                not train on (:func:`prl.estimation.agreement.agreement_fraction`).
 ``confident``  Held-out split: ``update_heldout(pred_probs, noisy_labels)`` with softmax
                probabilities ``(n, C)`` (:func:`prl.estimation.confident.confident_learning_fraction`).
+``anchor``     Held-out split, probabilities ``(n, C)``: the transition matrix read off the
+               samples most typical of each label (:func:`prl.estimation.anchor.anchor_fraction`).
 
 Held-out batches passed to ``update_heldout`` are collected until the next ``epsilon()``,
 which uses them all and then forgets them (call it again for every evaluation of the split).
@@ -44,13 +46,14 @@ from torch import Tensor
 
 from prl.estimation._checks import check_choice, fail, to_numpy
 from prl.estimation.agreement import agreement_fraction, predicted_classes
+from prl.estimation.anchor import anchor_fraction
 from prl.estimation.confident import confident_learning_fraction
 from prl.estimation.mixture import fit_mixture
 from prl.estimation.smoothing import EpsilonSmoother
 
 __all__ = ["METHODS", "EpsilonEstimator"]
 
-METHODS = ("mixture", "agreement", "confident")
+METHODS = ("mixture", "agreement", "confident", "anchor")
 #: which training scores the mixture fits (``fit_on``)
 FIT_ON = ("epoch", "all")
 _STATE_VERSION = 1
@@ -64,7 +67,7 @@ class EpsilonEstimator:
     num_samples : int
         ``N``, the size of the training set; ``update`` indices are in ``[0, N)``.
     method : one of :data:`METHODS`
-    num_classes : int, required for ``agreement`` and ``confident``
+    num_classes : int, required for ``agreement``, ``confident`` and ``anchor``
     alpha, max_fraction, zero_below, window, warmup :
         smoothing, see :class:`~prl.estimation.smoothing.EpsilonSmoother`.
     transform, upper, output, min_separation, min_high_score, max_samples, random_state :
@@ -138,12 +141,13 @@ class EpsilonEstimator:
         self._fresh.index_fill_(0, idx, True)
 
     def update_heldout(self, outputs: Any, noisy_labels: Any) -> None:
-        """Add held-out predictions for ``agreement`` / ``confident`` (used and cleared by the
+        """Add held-out predictions for ``agreement`` / ``confident`` / ``anchor`` (used and cleared by the
         next ``epsilon()``).  ``outputs``: ``(n, C)`` probabilities (``confident``; also
         accepted by ``agreement``) or ``(n,)`` predicted classes (``agreement``);
         ``noisy_labels``: ``(n,)`` labels of the same held-out samples."""
         if self.method == "mixture":
-            raise fail("method", "update_heldout needs method='agreement' or 'confident'; this estimator has 'mixture'")
+            raise fail("method", "update_heldout needs method='agreement', 'confident' or 'anchor'; this estimator "
+                                 "has 'mixture'")
         out = outputs.detach() if isinstance(outputs, Tensor) else torch.as_tensor(np.asarray(outputs))
         lab = noisy_labels.detach() if isinstance(noisy_labels, Tensor) else torch.as_tensor(np.asarray(noisy_labels))
         want = "(n, num_classes)" if self.method == "confident" else "(n,) or (n, num_classes)"
@@ -179,6 +183,8 @@ class EpsilonEstimator:
         self._heldout = []
         if self.method == "agreement":
             raw = agreement_fraction(predicted_classes(out, self.num_classes), lab, self.num_classes)
+        elif self.method == "anchor":
+            raw = anchor_fraction(out, lab)
         else:
             raw = confident_learning_fraction(out, lab)
         return raw, {"num_heldout": int(lab.shape[0])}

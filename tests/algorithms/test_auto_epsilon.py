@@ -105,8 +105,8 @@ def test_the_rule_state_round_trips():
 @pytest.mark.parametrize("overrides, expected", [
     (["algorithm=prl-l", "algorithm.epsilon=aut"], "algorithm.epsilon must be a number in [0, 1) or auto"),
     (["algorithm=co-prl-l", "algorithm.epsilon=auto", "algorithm.estimator=mixtur"],
-     "algorithm.estimator must be one of mixture, agreement, confident"),
-    (["algorithm=prl-l", "algorithm.estimator=bayes"], "algorithm.estimator must be one of mixture, agreement"),
+     "algorithm.estimator must be one of mixture, anchor, confident, agreement"),
+    (["algorithm=prl-l", "algorithm.estimator=bayes"], "algorithm.estimator must be one of mixture, anchor"),
     (["algorithm=standard", "+algorithm.epsilon=auto"], "algorithm.epsilon: algorithm=standard does not select"),
     (["dataset=diabetes", "model=mlp", "noise=target-shift", "noise.rate=0.3", "algorithm=prl-l",
       "algorithm.epsilon=auto", "algorithm.estimator=confident"], "algorithm.estimator=confident needs class labels"),

@@ -185,5 +185,5 @@ def test_bad_input():
 def test_public_names():
     for name in E.__all__:
         assert getattr(E, name) is not None
-    assert E.METHODS == ("mixture", "agreement", "confident")
+    assert E.METHODS == ("mixture", "agreement", "confident", "anchor")
     assert issubclass(E.EstimationValueError, ValueError)

@@ -110,3 +110,35 @@ def test_ranking_is_one_minus_self_confidence(symmetric):
 def test_bad_input_names_the_parameter(call, param, symmetric):
     with pytest.raises(ValueError, match=rf"^{param}:"):
         call(symmetric)
+
+
+def test_anchor_points_read_the_transition_matrix_back():
+    """Probabilities that model a known noisy posterior p(noisy | x) = onehot-ish(true) @ T: the
+    rows of the most typical samples of each label are T's rows, so the estimate is T's."""
+    from prl.estimation import anchor_fraction, anchor_transition
+
+    rng = np.random.RandomState(0)
+    C, n = 4, 4000
+    T = np.full((C, C), 0.1 / (C - 1)) + np.eye(C) * (0.9 - 0.1 / (C - 1))  # symmetric 10%
+    T[0] = [0.6, 0.4, 0.0, 0.0]                                               # class 0 pair-flips 40%
+    clean = rng.randint(0, C, n)
+    sharp = rng.dirichlet(np.full(C, 0.05), n) * 0.2 + 0.8 * np.eye(C)[clean]  # a confident, mostly right net
+    sharp[:200] = np.eye(C)[clean[:200]]                                       # some anchors: surely their class
+    probs = sharp @ T
+    noisy = np.array([rng.choice(C, p=T[c]) for c in clean])
+    est = anchor_transition(probs, percentile=95)
+    assert np.allclose(est.sum(axis=1), 1.0)
+    assert np.abs(est - T).max() < 0.05
+    expected = float(np.dot(np.bincount(noisy, minlength=C) / n, 1 - np.diag(T)))
+    assert anchor_fraction(probs, noisy, percentile=95) == pytest.approx(expected, abs=0.03)
+    clean_probs = sharp  # no noise: the diagonal is about 1
+    assert anchor_fraction(clean_probs, clean, percentile=95) < 0.03
+
+
+def test_anchor_checks_its_input():
+    from prl.estimation import anchor_fraction
+
+    with pytest.raises(ValueError, match="pred_probs"):
+        anchor_fraction(np.ones(5), np.zeros(5, dtype=int))
+    with pytest.raises(ValueError, match="percentile"):
+        anchor_fraction(np.full((4, 2), 0.5), np.zeros(4, dtype=int), percentile=100)
