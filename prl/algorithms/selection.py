@@ -41,7 +41,7 @@ import torch
 from torch import Tensor
 
 from prl.algorithms.base import Algorithm, rows
-from prl.algorithms.keep import AUTO, ESTIMATORS, DropFraction, EstimatedFraction, KeepRule
+from prl.algorithms.keep import AUTO, DEFAULT_ESTIMATORS, ESTIMATORS, DropFraction, EstimatedFraction, KeepRule
 from prl.algorithms.registry import REGISTRY
 from prl.errors import ConfigValueError
 from prl.models import sample_independent
@@ -187,17 +187,22 @@ class RampedSelection(Selection):
 
     ``epsilon``: the fraction of corrupted samples (the runner resolves ``null`` to the noise
     model's expected corrupted fraction), or ``auto``: estimated while training by ``estimator``
-    (:class:`~prl.algorithms.keep.EstimatedFraction`; ``heldout_fraction`` for the held-out
-    estimators); ``num_gradual``, ``exponent``, ``ramp``: the ramp
+    (:class:`~prl.algorithms.keep.EstimatedFraction`; ``null``: :data:`DEFAULT_ESTIMATORS`, the
+    anchor points of a 5% held-out split for classification, the mixture of the training scores
+    for regression; ``heldout_fraction`` for the held-out estimators); ``num_gradual``,
+    ``exponent``, ``ramp``: the ramp
     (:func:`prl.losses.epsilon_schedule`).
     """
 
     def __init__(self, *args, epsilon: Any = 0.0, num_gradual: int = 10, exponent: float = 1.0,
-                 ramp: str = "smooth", estimator: str = "mixture", heldout_fraction: Optional[float] = None,
+                 ramp: str = "smooth", estimator: Optional[str] = None, heldout_fraction: Optional[float] = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
-        if estimator not in ESTIMATORS:
-            raise ConfigValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}", "estimator")
+        if estimator is not None and estimator not in ESTIMATORS:
+            raise ConfigValueError(f"estimator must be one of {', '.join(ESTIMATORS)} (or null: "
+                                   f"{DEFAULT_ESTIMATORS['classification']} for classification, "
+                                   f"{DEFAULT_ESTIMATORS['regression']} for regression), got {estimator!r}", "estimator")
+        estimator = estimator or DEFAULT_ESTIMATORS[self.task.name]
         if epsilon == AUTO:
             if self.num_samples is None:
                 raise ConfigValueError("epsilon=auto needs num_samples (the training-set size)", "epsilon")

@@ -26,7 +26,8 @@ def metrics(run_dir):
 
 @pytest.mark.parametrize("algorithm", ["co-prl-l", "prl-l", "spl", "co-teaching", "jocor"])
 def test_auto_estimates_symmetric_50_on_digits(algorithm, tiny_cfg, tmp_path):
-    s = train(tiny_cfg(*AUTO[len(TINY):], f"algorithm={algorithm}", "noise=symmetric50"), str(tmp_path))
+    s = train(tiny_cfg(*AUTO[len(TINY):], f"algorithm={algorithm}", "noise=symmetric50", "algorithm.estimator=mixture"),
+              str(tmp_path))
     assert s["epsilon_source"] == "auto" and s["estimator"] == "mixture"
     assert abs(s["epsilon_estimate_final"] - s["noise_rate_realised"]) < 0.05
     assert s["epsilon_estimate_error"] == pytest.approx(s["epsilon_estimate_final"] - s["noise_rate_realised"])
@@ -38,8 +39,18 @@ def test_auto_estimates_symmetric_50_on_digits(algorithm, tiny_cfg, tmp_path):
     assert rows[-1]["epsilon"] <= rows[-2]["epsilon_target"] + 1e-12
 
 
-def test_auto_stays_at_zero_on_clean_labels(tiny_cfg, tmp_path):
-    s = train(tiny_cfg(*AUTO[len(TINY):], "algorithm=co-prl-l", "noise=clean"), str(tmp_path))
+def test_the_default_for_classification_reads_anchor_points_of_a_held_out_split(tiny_cfg, tmp_path):
+    s = train(tiny_cfg(*AUTO[len(TINY):], "algorithm=co-prl-l", "noise=symmetric50", "algorithm.heldout_fraction=0.2"),
+              str(tmp_path))
+    assert s["estimator"] == "anchor" and abs(s["epsilon_estimate_error"]) < 0.12  # 270 held-out digits
+    rows = metrics(tmp_path)
+    assert {"epsilon_estimate_anchor", "epsilon_estimate_confident", "epsilon_estimate_mixture"} <= set(rows[-1])
+    assert rows[0]["epsilon_estimate_anchor"] == 0.0  # the first epochs are a warm-up: a young network overestimates
+
+
+def test_the_mixture_stays_at_zero_on_clean_labels(tiny_cfg, tmp_path):
+    s = train(tiny_cfg(*AUTO[len(TINY):], "algorithm=co-prl-l", "noise=clean", "algorithm.estimator=mixture"),
+              str(tmp_path))
     assert s["epsilon_estimate_final"] == 0.0 and s["epsilon"] == 0.0
     assert all(r["epsilon"] == 0.0 and r["kept_fraction"] == 1.0 for r in metrics(tmp_path))
 
@@ -88,13 +99,13 @@ def test_resumed_auto_run_equals_an_uninterrupted_one(tiny_cfg, tmp_path, monkey
 
 
 def test_the_rule_state_round_trips():
-    rule = EstimatedFraction(500, "classification", 10)
+    rule = EstimatedFraction(500, "classification", 10, estimator="mixture")
     g = torch.Generator().manual_seed(0)
     scores = torch.cat([torch.rand(350, generator=g) * 0.2, 1.2 + torch.rand(150, generator=g) * 0.2])
     rule.observe(scores, torch.arange(500))
     rule.end_epoch()
     state = rule.state_dict()
-    other = EstimatedFraction(500, "classification", 10)
+    other = EstimatedFraction(500, "classification", 10, estimator="mixture")
     other.load_state_dict(state)
     assert (other.estimate, other.target) == (rule.estimate, rule.target) and rule.target == pytest.approx(0.3, abs=0.02)
     for r in (rule, other):
