@@ -134,6 +134,15 @@ DEFAULT_HELDOUT_FRACTION = 0.05
 HELDOUT_WARMUP = 2
 
 
+def check_estimator(estimator: Optional[str]) -> None:
+    """Raise :class:`ConfigValueError` (key ``estimator``) unless ``estimator`` is one of
+    :data:`ESTIMATORS` or None (the task's default, :data:`DEFAULT_ESTIMATORS`)."""
+    if estimator is not None and estimator not in ESTIMATORS:
+        raise ConfigValueError(f"estimator must be one of {', '.join(ESTIMATORS)} (or null: "
+                               f"{DEFAULT_ESTIMATORS['classification']} for classification, "
+                               f"{DEFAULT_ESTIMATORS['regression']} for regression), got {estimator!r}", "estimator")
+
+
 class EstimatedFraction(DropFraction):
     """``epsilon=auto``: the fraction of corrupted samples is estimated while training and is the
     target of the ramp, ``epsilon_t = epsilon_schedule(t, target_t, ...)``.
@@ -141,23 +150,29 @@ class EstimatedFraction(DropFraction):
     After every epoch each estimator (:class:`prl.estimation.EpsilonEstimator`) turns what it
     saw into a smoothed estimate: ``mixture`` fits a two-component Gaussian mixture to the
     epoch's per-sample loss-layer gradient norms (the PRL-L score, recorded by every step at no
-    extra forward; ``log`` of the residual norm for regression), ``agreement`` and ``confident``
-    (confident learning, cleanlab) read the networks' probabilities on a held-out split with
-    noisy labels (:attr:`heldout_fraction` of the training set, not trained on; classification
-    only).  The mixture always runs; the held-out ones whenever a split exists, so a run can log
-    all three.  ``estimator`` drives epsilon.  The target is the running maximum of its estimates
-    (the mixture drifts down once a network starts memorising the corrupted samples it kept),
-    and stays 0 while the data looks clean.
+    extra forward; ``log`` of the residual norm for regression); ``anchor`` (anchor-point
+    transition matrix, Patrini et al. 2017), ``confident`` (confident learning, cleanlab) and
+    ``agreement`` read the networks' probabilities on a held-out split with noisy labels
+    (:attr:`heldout_fraction` of the training set, not trained on; classification only).  The
+    mixture always runs, the held-out ones whenever a split exists, so a run logs them side by
+    side.  ``estimator`` drives epsilon (None: :data:`DEFAULT_ESTIMATORS` of the task).  The
+    target is the running maximum of its estimates (once the selection filters the corrupted
+    samples out, the network models the clean labels and the anchor estimate falls; a network
+    that memorises the corrupted samples it kept lowers the mixture's), and stays 0 while the
+    data looks clean.
+
+    Raises :class:`ConfigValueError` for an unknown ``estimator``, a held-out estimator on a
+    regression task, or a ``heldout_fraction`` outside ``[0, 0.5)``.
     """
 
-    def __init__(self, num_samples: int, task: str, num_classes: Optional[int] = None, estimator: str = "anchor",
-                 heldout_fraction: Optional[float] = None, num_gradual: int = 10, exponent: float = 1.0,
-                 ramp: str = "smooth"):
+    def __init__(self, num_samples: int, task: str, num_classes: Optional[int] = None,
+                 estimator: Optional[str] = None, heldout_fraction: Optional[float] = None, num_gradual: int = 10,
+                 exponent: float = 1.0, ramp: str = "smooth"):
         super().__init__(0.0, num_gradual, exponent, ramp)
         from prl.estimation import EpsilonEstimator
 
-        if estimator not in ESTIMATORS:
-            raise ConfigValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}", "estimator")
+        check_estimator(estimator)
+        estimator = estimator or DEFAULT_ESTIMATORS[task]
         if estimator in HELDOUT_ESTIMATORS and task != "classification":
             raise ConfigValueError(f"estimator={estimator} needs class labels, but this is a {task} task; use "
                                    f"estimator=mixture", "estimator")

@@ -41,7 +41,7 @@ import torch
 from torch import Tensor
 
 from prl.algorithms.base import Algorithm, rows
-from prl.algorithms.keep import AUTO, DEFAULT_ESTIMATORS, ESTIMATORS, DropFraction, EstimatedFraction, KeepRule
+from prl.algorithms.keep import AUTO, DropFraction, EstimatedFraction, KeepRule, check_estimator
 from prl.algorithms.registry import REGISTRY
 from prl.errors import ConfigValueError
 from prl.models import sample_independent
@@ -187,7 +187,7 @@ class RampedSelection(Selection):
 
     ``epsilon``: the fraction of corrupted samples (the runner resolves ``null`` to the noise
     model's expected corrupted fraction), or ``auto``: estimated while training by ``estimator``
-    (:class:`~prl.algorithms.keep.EstimatedFraction`; ``null``: :data:`DEFAULT_ESTIMATORS`, the
+    (:class:`~prl.algorithms.keep.EstimatedFraction`; ``null``: :data:`~prl.algorithms.keep.DEFAULT_ESTIMATORS`, the
     anchor points of a 5% held-out split for classification, the mixture of the training scores
     for regression; ``heldout_fraction`` for the held-out estimators); ``num_gradual``,
     ``exponent``, ``ramp``: the ramp
@@ -198,11 +198,7 @@ class RampedSelection(Selection):
                  ramp: str = "smooth", estimator: Optional[str] = None, heldout_fraction: Optional[float] = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
-        if estimator is not None and estimator not in ESTIMATORS:
-            raise ConfigValueError(f"estimator must be one of {', '.join(ESTIMATORS)} (or null: "
-                                   f"{DEFAULT_ESTIMATORS['classification']} for classification, "
-                                   f"{DEFAULT_ESTIMATORS['regression']} for regression), got {estimator!r}", "estimator")
-        estimator = estimator or DEFAULT_ESTIMATORS[self.task.name]
+        check_estimator(estimator)  # a typo fails even when epsilon is not auto
         if epsilon == AUTO:
             if self.num_samples is None:
                 raise ConfigValueError("epsilon=auto needs num_samples (the training-set size)", "epsilon")

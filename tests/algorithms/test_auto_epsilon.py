@@ -133,3 +133,11 @@ def test_bad_auto_input_is_one_clear_error(overrides, expected, tmp_path):
 def test_auto_needs_the_training_set_size():
     with pytest.raises(ConfigError, match="epsilon=auto needs num_samples"):
         algorithms.get("prl-l")(model_fn=lambda: MLP((4,), 3), optimizer_fn=adam, epsilon="auto")
+
+
+def test_the_estimator_defaults_to_anchor_for_classification_and_mixture_for_regression():
+    assert EstimatedFraction(500, "classification", 10).estimator == "anchor"
+    assert EstimatedFraction(500, "classification", 10).heldout_fraction == 0.05
+    regression = EstimatedFraction(500, "regression")
+    assert regression.estimator == "mixture" and regression.heldout_fraction == 0.0
+    assert set(regression.estimators) == {"mixture"}
