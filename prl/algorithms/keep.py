@@ -10,6 +10,7 @@ and is saved in the checkpoint (:meth:`KeepRule.state_dict`).
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Optional
 
@@ -130,6 +131,9 @@ DEFAULT_ESTIMATORS = {"classification": "anchor", "regression": "mixture"}
 HELDOUT_ESTIMATORS = ("anchor", "confident", "agreement")
 #: the held-out fraction those take when ``heldout_fraction`` is not set
 DEFAULT_HELDOUT_FRACTION = 0.05
+#: the fewest held-out samples per class the held-out estimators work with; below it, the default
+#: estimator of classification falls back to the mixture (an explicit held-out estimator is refused)
+MIN_HELDOUT_PER_CLASS = 5
 #: warm-up epochs of the held-out estimators: a near-chance network overestimates (docs/estimation.md)
 HELDOUT_WARMUP = 2
 
@@ -159,10 +163,12 @@ class EstimatedFraction(DropFraction):
     target is the running maximum of its estimates (once the selection filters the corrupted
     samples out, the network models the clean labels and the anchor estimate falls; a network
     that memorises the corrupted samples it kept lowers the mixture's), and stays 0 while the
-    data looks clean.
+    data looks clean.  A training set too small for a held-out split of
+    :data:`MIN_HELDOUT_PER_CLASS` samples per class runs the mixture when ``estimator`` is None.
 
     Raises :class:`ConfigValueError` for an unknown ``estimator``, a held-out estimator on a
-    regression task, or a ``heldout_fraction`` outside ``[0, 0.5)``.
+    regression task or with a held-out split smaller than that, or a ``heldout_fraction``
+    outside ``[0, 0.5)``.
     """
 
     def __init__(self, num_samples: int, task: str, num_classes: Optional[int] = None,
@@ -172,7 +178,17 @@ class EstimatedFraction(DropFraction):
         from prl.estimation import EpsilonEstimator
 
         check_estimator(estimator)
-        estimator = estimator or DEFAULT_ESTIMATORS[task]
+        chosen, estimator = estimator, estimator or DEFAULT_ESTIMATORS[task]
+        held = round((DEFAULT_HELDOUT_FRACTION if heldout_fraction is None else float(heldout_fraction)) * num_samples)
+        too_few = num_classes is not None and held < MIN_HELDOUT_PER_CLASS * num_classes
+        if estimator in HELDOUT_ESTIMATORS and task == "classification" and too_few:
+            message = (f"estimator={estimator} needs a held-out split of at least {MIN_HELDOUT_PER_CLASS} samples per "
+                       f"class ({MIN_HELDOUT_PER_CLASS * num_classes}); heldout_fraction of {num_samples} training "
+                       f"samples holds out {held}")
+            if chosen is not None:
+                raise ConfigValueError(f"{message}: raise heldout_fraction or use estimator=mixture", "estimator")
+            logging.getLogger("prl").warning("epsilon=auto: %s, so the mixture estimates epsilon", message)
+            estimator, heldout_fraction = "mixture", None
         if estimator in HELDOUT_ESTIMATORS and task != "classification":
             raise ConfigValueError(f"estimator={estimator} needs class labels, but this is a {task} task; use "
                                    f"estimator=mixture", "estimator")

@@ -136,8 +136,19 @@ def test_auto_needs_the_training_set_size():
 
 
 def test_the_estimator_defaults_to_anchor_for_classification_and_mixture_for_regression():
-    assert EstimatedFraction(500, "classification", 10).estimator == "anchor"
-    assert EstimatedFraction(500, "classification", 10).heldout_fraction == 0.05
+    assert EstimatedFraction(1000, "classification", 10).estimator == "anchor"
+    assert EstimatedFraction(1000, "classification", 10).heldout_fraction == 0.05
     regression = EstimatedFraction(500, "regression")
     assert regression.estimator == "mixture" and regression.heldout_fraction == 0.0
     assert set(regression.estimators) == {"mixture"}
+
+
+def test_a_training_set_too_small_for_a_held_out_split_runs_the_mixture_unless_anchor_is_asked_for(caplog):
+    """5% of 500 samples is 25 held out, fewer than 5 per class of 10: the default falls back to
+    the mixture (with a warning), an explicit held-out estimator is refused before any work."""
+    rule = EstimatedFraction(500, "classification", 10)
+    assert rule.estimator == "mixture" and rule.heldout_fraction == 0.0 and set(rule.estimators) == {"mixture"}
+    assert "so the mixture estimates epsilon" in caplog.text
+    assert EstimatedFraction(500, "classification", 10, heldout_fraction=0.1).estimator == "anchor"
+    with pytest.raises(ConfigError, match="estimator=anchor needs a held-out split of at least 5 samples per class"):
+        EstimatedFraction(500, "classification", 10, estimator="anchor")
