@@ -26,7 +26,7 @@ Conventions
   its clean scores over many decades, 1e-12 to 1e-3, and the logit turns that into two
   "modes").
 * Defaults, chosen by measurement (``docs/estimation.md``, ``python -m
-  prl.estimation.bench``): ``logit`` with ``upper=sqrt(2)`` for the classification gradient
+  bench.estimation``): ``logit`` with ``upper=sqrt(2)`` for the classification gradient
   norm, ``log`` for cross-entropy losses and regression residual norms (the transforms under
   which the clean mode is closest to a Gaussian), and the ``posterior`` output.
 """

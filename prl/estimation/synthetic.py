@@ -1,5 +1,5 @@
 """Seeded synthetic score distributions with a known corrupted fraction, for tests and
-:mod:`prl.estimation.bench`.
+:mod:`bench.estimation`.
 
 Every generator returns numpy arrays and draws from its own ``numpy.random.default_rng(seed)``.
 Scores follow the conventions of :mod:`prl.estimation`: higher = more suspect.  Transition
