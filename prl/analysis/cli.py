@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 
 from prl.analysis.common import AnalysisError, short_path
 from prl.analysis.reporting import report
+from prl.analysis.results import export_results
 
 __all__ = ["main"]
 
@@ -31,8 +32,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--decimals", type=int, default=None, help="digits after the point")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when anything is missing")
+    parser.add_argument("--export", metavar="FOLDER",
+                        help="also write the tidy results (runs.csv, curves.csv.gz: no checkpoints) into FOLDER, "
+                             "for the notebooks' PRL_RESULTS or to commit")
     args = parser.parse_args(argv)
     try:
+        if args.export:
+            print("Exported " + ", ".join(short_path(f) for f in export_results(args.paths, args.export)))
         rep = report(args.paths, out=args.out, metric=args.metric, decimals=args.decimals, plots=not args.no_plots)
     except AnalysisError as exc:
         print(f"Error: {exc}", file=sys.stderr)

@@ -91,7 +91,8 @@ def epoch_line(record: dict, task: Task) -> str:
     """The one-line log of an epoch."""
     eps = f"eps {record['epsilon']:.3f} | " if "epsilon" in record else ""
     if "epsilon_estimate" in record:
-        eps = f"eps {record['epsilon']:.3f} (estimate {record['epsilon_estimate']:.3f}) | "
+        eps = (f"eps {record['epsilon']:.3f} (ramping to {record['epsilon_target']:.3f}; estimate "
+               f"{record['epsilon_estimate']:.3f}) | ")
     return (f"epoch {record['epoch']:3d} | {eps}loss {record['train_loss']:.4f} | {task.describe_metric(record)} | "
             f"precision {record['label_precision']:.1f}% recall {record['label_recall']:.1f}% | "
             f"{record['seconds']:.1f}s ({record['samples_per_s']:.0f} samples/s)")

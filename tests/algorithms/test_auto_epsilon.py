@@ -152,3 +152,14 @@ def test_a_training_set_too_small_for_a_held_out_split_runs_the_mixture_unless_a
     assert EstimatedFraction(500, "classification", 10, heldout_fraction=0.1).estimator == "anchor"
     with pytest.raises(ConfigError, match="estimator=anchor needs a held-out split of at least 5 samples per class"):
         EstimatedFraction(500, "classification", 10, estimator="anchor")
+
+
+def test_the_epoch_line_shows_the_epsilon_used_where_it_ramps_to_and_the_estimate():
+    from prl.engine.metrics import epoch_line
+    from prl.tasks import get_task
+
+    record = {"epoch": 4, "epsilon": 0.299, "epsilon_target": 0.398, "epsilon_estimate": 0.313, "train_loss": 0.7,
+              "test_accuracy": 68.77, "label_precision": 72.0, "label_recall": 91.7, "seconds": 8.8,
+              "samples_per_s": 2165.0}
+    line = epoch_line(record, get_task("classification"))
+    assert "eps 0.299 (ramping to 0.398; estimate 0.313) | loss 0.7000 | test_acc 68.77%" in line
