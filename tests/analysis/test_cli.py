@@ -43,3 +43,14 @@ def test_cli_module_entry_point(fixture_sweep, tmp_path):
                            "--no-plots", "--metric", "final"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "after the last epoch" in proc.stdout and (tmp_path / "table.md").is_file()
+
+
+def test_cli_export_writes_tidy_results_that_load_back(fixture_sweep, tmp_path, capsys):
+    from prl import analysis
+
+    assert analysis.main([str(fixture_sweep), "--out", str(tmp_path / "out"), "--no-plots",
+                          "--export", str(tmp_path / "tidy")]) == 0
+    assert "Exported" in capsys.readouterr().out
+    runs, curves = analysis.load_results(str(tmp_path / "tidy"))
+    assert len(runs) == 12 and len(curves) == 8 * 3
+    assert analysis.paper_table(runs).cells["n"].sum() == 8
