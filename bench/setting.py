@@ -166,11 +166,7 @@ def method_names(methods: str, setting: Setting) -> tuple[list[str], dict[str, s
     for name in names:
         base = name.partition(":")[0]
         if base in REFERENCES:
-            reason = _reference_skip(base, bn)
-            if reason:
-                skipped[name] = reason
-            else:
-                out.append(name)
+            _add_unless(name, _reference_skip(base, bn), out, skipped)
             continue
         cls = algorithms.get(base)
         if setting.task not in cls.tasks:
@@ -185,15 +181,19 @@ def method_names(methods: str, setting: Setting) -> tuple[list[str], dict[str, s
                 out.append(f"{base}:score_pass=separate")
     if every:
         for ref in REFERENCES:
-            reason = _reference_skip(ref, bn)
-            if reason:
-                skipped[ref] = reason
-            else:
-                out.append(ref)
+            _add_unless(ref, _reference_skip(ref, bn), out, skipped)
         out.append("standard:networks=2")  # the two-network baseline of the co- methods
     if "standard" not in out:
         out.insert(0, "standard")
     return out, skipped
+
+
+def _add_unless(name: str, reason: Optional[str], out: list[str], skipped: dict[str, str]) -> None:
+    """Append ``name`` to ``out``, or record why it is skipped."""
+    if reason:
+        skipped[name] = reason
+    else:
+        out.append(name)
 
 
 def _reference_skip(name: str, bn: bool) -> Optional[str]:
