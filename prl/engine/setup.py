@@ -75,7 +75,7 @@ def corrupt(noise: Any, data: Data) -> tuple[np.ndarray, dict]:
     corrupted fraction of the noise model (``rate_expected``, None when it does not say) and the
     realised one (``rate_realised``)."""
     task = get_task(data.task)
-    if noise.task != data.task:
+    if noise.task is not None and noise.task != data.task:
         raise ConfigError(
             f"noise={noise.__class__.__name__} corrupts {noise.task} targets, but dataset {data.name} is a "
             f"{data.task} task; pick a {data.task} noise ({task.noise_options})", "noise")
@@ -93,7 +93,8 @@ def corrupt(noise: Any, data: Data) -> tuple[np.ndarray, dict]:
 
 #: where ``algorithm.epsilon`` came from (``summary.json``'s ``epsilon_source``)
 EPSILON_SOURCES = {
-    "auto": "estimated while training from the data (algorithm.epsilon=auto, algorithm.estimator)",
+    "auto": "estimated while training from the data (algorithm.epsilon=auto, algorithm.estimator; the default "
+            "with noise=none, the targets as given)",
     "user": "set in the config (algorithm.epsilon)",
     "expected_corruption": "the noise model's expected corrupted fraction, sum_c p(c) (1 - T[c, c])",
     "realised_corruption": "the realised corrupted fraction, measured against the clean labels (oracle: the noise "
@@ -103,9 +104,10 @@ EPSILON_SOURCES = {
 
 def resolve_epsilon(value: Any, noise_info: dict) -> tuple[float, str]:
     """``(epsilon, source)`` for ``algorithm.epsilon=value``: the value itself (``user``), else the
-    noise model's expected corrupted fraction, else the realised one (oracle); ``auto`` stays."""
-    if value == AUTO:
-        return value, "auto"
+    noise model's expected corrupted fraction, else the realised one (oracle); ``auto`` stays, and
+    is the default with ``noise=none`` (the targets as given: nothing to read a fraction from)."""
+    if value == AUTO or (value is None and noise_info.get("type") == "none"):
+        return AUTO, "auto"
     if value is not None:
         return value, "user"
     if noise_info.get("rate_expected") is not None:

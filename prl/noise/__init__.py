@@ -6,10 +6,12 @@
 * :mod:`prl.noise.targets` -- corruptions of regression targets.
 * :mod:`prl.noise.trim` -- tail trimming of regression targets before training.
 
+* :class:`prl.noise.AsGiven` -- ``noise=none``: the targets as given (your own data).
+
 ``conf/noise/<name>.yaml`` names a class as ``_target_: prl.noise.<Class>``.
 """
 
-from prl.noise.base import Corruption, check_rate
+from prl.noise.base import AsGiven, Corruption, check_rate
 from prl.noise.label_files import CifarN, LabelFile, load_label_container
 from prl.noise.labels import (
     CIFAR10_ASYMMETRIC,
@@ -33,6 +35,7 @@ from prl.noise.trim import TailTrim, trim_training_set
 
 __all__ = [
     "Corruption",
+    "AsGiven",
     "check_rate",
     "LabelNoise",
     "Clean",

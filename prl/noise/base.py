@@ -9,7 +9,7 @@ import numpy as np
 
 from prl.errors import ConfigValueError
 
-__all__ = ["Corruption", "check_rate"]
+__all__ = ["Corruption", "AsGiven", "check_rate"]
 
 
 def check_rate(rate: Any) -> float:
@@ -54,3 +54,19 @@ class Corruption:
 
     def describe(self) -> dict:
         return {"type": type(self).__name__.lower()}
+
+
+class AsGiven(Corruption):
+    """``noise=none``: the training targets as the dataset gives them, for either task (your own
+    data, whose labels may already be wrong in ways nobody has counted).  Nothing is injected, so
+    there is no expected corrupted fraction: a selecting method with ``algorithm.epsilon`` unset
+    estimates it while training (``epsilon=auto``)."""
+
+    task = None  # any task
+
+    def apply(self, clean: np.ndarray, num_classes: Optional[int] = None, inputs: Any = None,
+              dataset: Optional[str] = None) -> np.ndarray:
+        return np.array(clean, copy=True)
+
+    def describe(self) -> dict:
+        return {"type": "none"}

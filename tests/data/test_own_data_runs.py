@@ -93,13 +93,15 @@ def load(n: int = 200, seed: int = 0) -> Data:
                 classes=["no", "yes"], train_ids=[f"row{i}" for i in range(n // 2)], clean_known=False)
 ''')
     (tmp_path / "myconf" / "dataset").mkdir(parents=True)
-    (tmp_path / "myconf" / "dataset" / "mine.yaml").write_text("_target_: my_loader.load\nn: 200\nseed: 0\n")
+    (tmp_path / "myconf" / "dataset" / "mine.yaml").write_text(
+        "defaults: [{override /noise@_global_.noise: none}, _self_]\n_target_: my_loader.load\nn: 200\nseed: 0\n")
     out = tmp_path / "run"
     res = run_cli([f"hydra.searchpath=[file://{tmp_path / 'myconf'}]", "dataset=mine", "model=mlp",
                    "algorithm=prl-l", "algorithm.epsilon=0.1", "trainer.epochs=2", *RUN, f"hydra.run.dir={out}"],
                   cwd=tmp_path, PYTHONPATH=str(tmp_path))
     assert res.returncode == 0, res.stderr[-3000:]
     assert pd.read_csv(out / "suspect_labels.csv")["id"].str.startswith("row").all()
+    assert json.loads((out / "summary.json").read_text())["noise"]["type"] == "none"  # the README's line: as given
     res = run_cli([f"hydra.searchpath=[file://{tmp_path / 'myconf'}]", "dataset=mine", "dataset.n=-1", "model=mlp",
                    *RUN, f"hydra.run.dir={tmp_path / 'bad'}"], cwd=tmp_path, PYTHONPATH=str(tmp_path))
     assert res.returncode != 0 and not (tmp_path / "bad" / "summary.json").exists()
@@ -170,3 +172,31 @@ def test_a_csv_of_a_bundled_dataset_trains_exactly_like_the_bundled_loader(tmp_p
         assert res.returncode == 0, res.stderr[-2000:]
         runs.append(json.loads((tmp_path / name / "summary.json").read_text()))
     assert runs[0]["test_mse_final"] == pytest.approx(runs[1]["test_mse_final"], rel=1e-4)
+
+
+@pytest.mark.parametrize("dataset", ["dataset=csv", "dataset=imagefolder"])
+def test_your_own_data_is_trained_as_given_unless_you_inject_noise(dataset):
+    """Own data defaults to noise=none (the main job's pair-flip 45% would corrupt your labels
+    further and the suspect list would mostly name the flips prl made); a noise on the command
+    line still wins; the built-in sets keep the main job's default."""
+    from ..conftest import compose
+
+    assert compose(dataset).noise._target_ == "prl.noise.AsGiven"
+    assert compose(dataset, "noise=symmetric20").noise._target_ == "prl.noise.Symmetric"
+    assert compose().noise._target_ == compose("dataset=digits").noise._target_ == "prl.noise.PairFlip"
+
+
+def test_targets_as_given_serve_both_tasks_and_make_epsilon_auto():
+    import torch
+
+    from prl.data import Data
+    from prl.engine.setup import corrupt, resolve_epsilon
+    from prl.noise import AsGiven
+
+    x = torch.randn(6, 2)
+    for y, task in ((torch.tensor([0, 1, 2, 0, 1, 2]), "classification"), (torch.randn(6), "regression")):
+        data = Data("mine", x, y, x, y, task=task, num_classes=3 if task == "classification" else None)
+        noisy, info = corrupt(AsGiven(), data)
+        assert np.array_equal(noisy, y.numpy()) and info["rate_realised"] == 0.0 and info["rate_expected"] is None
+        assert resolve_epsilon(None, info) == ("auto", "auto")
+        assert resolve_epsilon(0.2, info) == (0.2, "user")
