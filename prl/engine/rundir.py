@@ -89,17 +89,29 @@ class RunLock:
             self.fd = None
 
 
-def differences(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """``key: old -> new`` for every setting that differs (:data:`prl.config.EXECUTION_KEYS` aside)."""
+_ABSENT = "(absent)"
+
+
+def differences(a: Any, b: Any) -> list[str]:
+    """``key: old -> new`` for every setting that differs (:data:`prl.config.EXECUTION_KEYS`
+    aside): top-level keys and the ``name`` / ``_target_`` of each group first (what a user
+    chose), then the rest; a key only one side has shows ``(absent)`` on the other."""
+    found = _differences(a, b, "")
+    return [text for key, text in found if "." not in key or key.rsplit(".", 1)[1] in ("name", "_target_")] + \
+        [text for key, text in found if "." in key and key.rsplit(".", 1)[1] not in ("name", "_target_")]
+
+
+def _differences(a: Any, b: Any, prefix: str) -> list[tuple[str, str]]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
-        for k in sorted(set(a) | set(b)):
+        for k in sorted(set(a) | set(b), key=str):
             key = f"{prefix}.{k}" if prefix else str(k)
-            if matches(key, EXECUTION_KEYS):
-                continue
-            out += differences(a.get(k), b.get(k), key)
+            if not matches(key, EXECUTION_KEYS):
+                out += _differences(a.get(k, _ABSENT), b.get(k, _ABSENT), key)
         return out
-    return [] if a == b else [f"{prefix}: {a!r} -> {b!r}"]
+    if a == b:
+        return []
+    return [(prefix, f"{prefix}: {_ABSENT if a is _ABSENT else repr(a)} -> {_ABSENT if b is _ABSENT else repr(b)}")]
 
 
 def previous_run(run_dir: str, config: dict, force: bool,
@@ -124,7 +136,8 @@ def previous_run(run_dir: str, config: dict, force: bool,
     diff = differences(OmegaConf.to_container(OmegaConf.load(paths[outputs.CONFIG])), config)
     if diff:
         raise RunDirError(
-            f"{run_dir} holds a run with a different config ({'; '.join(diff[:3])}); rerun it with the "
+            f"{run_dir} holds a run with a different config ({'; '.join(diff[:5])}"
+            f"{f'; and {len(diff) - 5} more' if len(diff) > 5 else ''}); rerun it with the "
             f"same settings, choose another hydra.run.dir, or add force=true to start over", "resume")
     previous = outputs.read_json(paths[outputs.SUMMARY])
     if previous and previous.get("status") == "completed":

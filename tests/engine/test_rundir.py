@@ -90,3 +90,12 @@ def test_two_jobs_started_in_the_same_second_get_their_own_directories(tmp_path)
     assert len(runs) == 2, runs
     for run in runs:
         assert (run / "summary.json").is_file() and len(json.loads((run / "summary.json").read_text())) > 3
+
+
+def test_differences_put_what_the_user_chose_first_and_say_absent():
+    from prl.engine.rundir import differences
+
+    old = {"seed": 0, "algorithm": {"name": "co-prl-l", "exponent": 1.0}, "noise": {"rate": 0.45}}
+    new = {"seed": 1, "algorithm": {"name": "standard"}, "noise": {"rate": 0.2}}
+    assert differences(old, new) == ["algorithm.name: 'co-prl-l' -> 'standard'", "seed: 0 -> 1",
+                                     "algorithm.exponent: 1.0 -> (absent)", "noise.rate: 0.45 -> 0.2"]
