@@ -77,13 +77,13 @@ def _variant_labels(df: pd.DataFrame, group: list[str], candidates: list[str]) -
     some group of ``group`` + the keys chosen so far; returns ``key=value, ...`` per run."""
     chosen: list[str] = []
     if len(df) > 1:
-        keys = df[group].astype(str).agg("\x1f".join, axis=1)
+        keys = df[group].map(str).agg("\x1f".join, axis=1)
         for key in candidates:
             if key not in df.columns or df[key].isna().all():
                 continue
             labels = keys
             for c in chosen:
-                labels = labels + "\x1f" + df[c].astype(str)
+                labels = labels + "\x1f" + df[c].map(str)
             if (df[key].groupby(labels).nunique(dropna=True) > 1).any():
                 chosen.append(key)
     if not chosen:

@@ -46,3 +46,17 @@ def test_different_settings_split_a_cell_instead_of_averaging(sweep_copy):
     assert cells.loc[("pair-flip 45%", "standard [optimizer.lr=0.01]"), "n"] == 1
     assert cells.loc[("pair-flip 45%", "standard [optimizer.lr=0.001]"), "text"].endswith("(1/2)")
     assert set(runs.loc[runs["algorithm"] == "co-prl-l", "column"]) == {"co-prl-l"}
+
+
+def test_runs_without_a_noise_rate_group_together():
+    """A label file has no noise rate (NaN); pandas 3 keeps NaN through astype(str), which broke
+    the grouping of a sweep of label-file runs (TypeError in collect)."""
+    import numpy as np
+    import pandas as pd
+
+    from prl.analysis.grouping import _variant_labels
+
+    df = pd.DataFrame({"dataset": ["fashion-mnist"] * 2, "noise_type": ["labelfile"] * 2,
+                       "noise_rate": [np.nan, np.nan], "cfg.model.width": [8, 16]})
+    labels = _variant_labels(df, ["dataset", "noise_type", "noise_rate"], ["cfg.model.width"])
+    assert list(labels) == ["model.width=8", "model.width=16"]
