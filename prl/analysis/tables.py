@@ -205,6 +205,12 @@ def _row_order(live: pd.DataFrame) -> pd.DataFrame:
     return row_keys.sort_values(["_d", "dataset", "_t", "_r", "noise"])
 
 
+def _replicates(runs: pd.DataFrame) -> set:
+    """The ``(seed, noise seed)`` pairs of ``runs``; a noise without a seed (a label file) is None
+    (NaN never equals itself, so each such run would count as its own replicate)."""
+    return {(s, None if pd.isna(ns) else ns) for s, ns in zip(runs["seed"], runs["noise_seed"])}
+
+
 def _row(row: dict, in_row: pd.DataFrame, counted: pd.Series, columns: list[str], m: Metric,
          decimals: Optional[int]) -> tuple[list[dict], list[dict]]:
     """The cells of one table ``row`` (its dataset, dataset_name and noise) and its missing
@@ -214,7 +220,7 @@ def _row(row: dict, in_row: pd.DataFrame, counted: pd.Series, columns: list[str]
     digits = decimals if decimals is not None else (
         2 if m.column.startswith(("test_acc", "label_")) else 3 if m.column.startswith(("epsilon", "suspect", "cleanlab"))
         else 4)
-    expected = {(s, ns) for s, ns in zip(in_row["seed"], in_row["noise_seed"])}
+    expected = _replicates(in_row)
     cells, missing = [], []
     for col in columns:
         in_cell = in_row[in_row["column"] == col]
@@ -228,9 +234,10 @@ def _row(row: dict, in_row: pd.DataFrame, counted: pd.Series, columns: list[str]
             missing.append({**base, "seed": np.nan, "noise_seed": np.nan, "status": "no run",
                             "reason": "no run of this algorithm for this row", "run_dir": None})
         else:
-            have = {(s, ns) for s, ns in zip(ok["seed"], ok["noise_seed"])}
+            have = _replicates(ok)
             for rep in sorted(expected - have, key=lambda r: (_sortable(r[0]), _sortable(r[1]))):
-                runs_rep = in_cell[(in_cell["seed"] == rep[0]) & (in_cell["noise_seed"] == rep[1])]
+                same_noise = in_cell["noise_seed"].isna() if rep[1] is None else in_cell["noise_seed"] == rep[1]
+                runs_rep = in_cell[(in_cell["seed"] == rep[0]) & same_noise]
                 if runs_rep.empty:
                     missing.append({**base, "seed": rep[0], "noise_seed": rep[1], "status": "no run",
                                     "reason": "no run of this seed (other cells of the row have one)",

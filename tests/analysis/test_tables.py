@@ -148,3 +148,17 @@ def test_exported_results_give_the_same_table(fixture_sweep, tmp_path):
     assert analysis.paper_table(runs).to_markdown(missing=False) == live.to_markdown(missing=False)
     assert len(curves) == len(analysis.curves(analysis.collect(str(fixture_sweep))))
     analysis.plot_curves(curves, "test")
+
+
+def test_runs_of_a_noise_without_a_seed_are_one_replicate_per_seed(fixture_sweep):
+    """Label-file runs have no noise seed (NaN): the table must expect one run per seed, not one
+    per run (it listed every run again as 'no run of this seed' and showed (3/6))."""
+    import numpy as np
+
+    from prl import analysis
+
+    runs = analysis.collect(str(fixture_sweep))
+    before = analysis.paper_table(runs)
+    after = analysis.paper_table(runs.assign(noise_seed=np.nan))
+    assert list(after.cells["text"]) == list(before.cells["text"])
+    assert len(after.missing) == len(before.missing)
