@@ -27,7 +27,9 @@ Where each concept lives
 ``tables.py``          the paper-style :class:`Table` (:func:`paper_table`) and its Markdown,
                        LaTeX and CSV output
 ``plots.py``           curves over epochs and plots (:func:`curves`, :func:`plot_curves`,
-                       :func:`plot_run`, :func:`noise_transition`, :func:`plot_transition`)
+                       :func:`plot_estimates`, :func:`plot_run`, :func:`noise_transition`,
+                       :func:`plot_transition`) and the notebooks' small views
+                       (:func:`compare_metrics`, :func:`with_estimates`, :func:`pick_run`)
 ``reporting.py``       :func:`report`: everything written into ``DIR/analysis/``
 ``results.py``         :func:`export_results` / :func:`load_results`: tidy results to commit, read back
 ``cli.py``             the command line (:func:`main`; ``__main__.py`` runs it)
@@ -71,7 +73,8 @@ from prl.analysis.cli import main
 from prl.analysis.common import STATUSES, AnalysisError
 from prl.analysis.grouping import IGNORED_KEYS, VARIANT_CHOICES
 from prl.analysis.metrics import PROTOCOLS, Metric, resolve_metric
-from prl.analysis.plots import curves, noise_transition, plot_curves, plot_run, plot_transition
+from prl.analysis.plots import (compare_metrics, curves, noise_transition, pick_run, plot_curves, plot_estimates,
+                                plot_run, plot_transition, with_estimates)
 from prl.analysis.reporting import Report, report
 from prl.analysis.results import export_results, load_results
 from prl.analysis.runs import RUN_COLUMNS, collect, find_runs, read_run, run_metrics, run_summary
@@ -92,11 +95,15 @@ __all__ = [
     "latest_sweep",
     "curves",
     "plot_curves",
+    "plot_estimates",
     "run_summary",
     "run_metrics",
     "plot_run",
     "noise_transition",
     "plot_transition",
+    "compare_metrics",
+    "with_estimates",
+    "pick_run",
     "report",
     "export_results",
     "load_results",

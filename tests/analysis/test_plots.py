@@ -55,3 +55,40 @@ def test_single_run_helpers(fixture_sweep):
     failed = find_job(fixture_sweep, "prl-g", "pairflip45", 0)
     with pytest.raises(analysis.AnalysisError, match="no metrics"):
         analysis.plot_run(str(failed))
+
+
+def test_the_epsilon_auto_views_on_committed_results():
+    """plot_estimates draws, per panel, the mean over seeds of each per-epoch fraction of every
+    epsilon=auto column and the realised fraction; compare_metrics puts metrics side by side;
+    pick_run finds one run; each refuses what is not there."""
+    from prl import analysis
+    from prl.analysis.results import load_results
+
+    from ..test_notebooks import COMMITTED
+
+    runs, epochs = load_results(str(COMMITTED))
+    auto = analysis.with_estimates(runs)
+    assert set(auto["column"]) == {"auto/prl-l", "auto/co-prl-l"} and len(analysis.with_estimates(epochs))
+    fig = analysis.plot_estimates(epochs)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    pf = next(ax for ax in panels if "pair-flip 45%" in ax.get_title())
+    part = epochs[(epochs["noise"] == "pair-flip 45%") & (epochs["column"] == "auto/prl-l")]
+    expected = part.groupby("epoch")["epsilon_estimate"].mean().to_numpy()
+    ys = [np.asarray(line.get_ydata(), dtype=float) for line in pf.get_lines()]
+    assert any(y.shape == expected.shape and np.allclose(y, expected) for y in ys)
+    realised = part["noise_rate_realised"].mean()
+    assert any(y.shape == (2,) and np.allclose(y, realised) for y in ys)  # axhline
+    with pytest.raises(analysis.AnalysisError, match="no column nope"):
+        analysis.plot_estimates(epochs, columns=["nope"])
+    with pytest.raises(analysis.AnalysisError, match="no epsilon=auto run"):
+        analysis.plot_estimates(epochs[epochs["column"] == "co-prl-l"])
+    side = analysis.compare_metrics(runs, ["suspect_auroc", "cleanlab_auroc"], decimals=3)
+    row = side.loc[("Fashion-MNIST", "symmetric 50%", "auto/co-prl-l")]
+    cells = runs[(runs["noise"] == "symmetric 50%") & (runs["column"] == "auto/co-prl-l")]
+    assert row["suspect_auroc"].startswith(f"{cells['suspect_auroc'].mean():.3f} ± ")
+    with pytest.raises(analysis.AnalysisError, match="no run reports"):
+        analysis.compare_metrics(runs, ["not_a_metric"])
+    one = analysis.pick_run(runs, column="auto/co-prl-l", noise="pair-flip 45%", seed=1)
+    assert (one["column"], one["noise"], one["seed"]) == ("auto/co-prl-l", "pair-flip 45%", 1)
+    with pytest.raises(analysis.AnalysisError, match="no column colour"):
+        analysis.pick_run(runs, colour="red")
