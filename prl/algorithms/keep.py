@@ -134,6 +134,8 @@ DEFAULT_HELDOUT_FRACTION = 0.05
 #: the fewest held-out samples per class the held-out estimators work with; below it, the default
 #: estimator of classification falls back to the mixture (an explicit held-out estimator is refused)
 MIN_HELDOUT_PER_CLASS = 5
+#: epochs after which a regression run whose estimate is still 0 says that the mixture may be blind
+REGRESSION_WARN_AFTER = 3
 #: warm-up epochs of the held-out estimators: a near-chance network overestimates (docs/estimation.md)
 HELDOUT_WARMUP = 2
 
@@ -209,6 +211,7 @@ class EstimatedFraction(DropFraction):
             for name in HELDOUT_ESTIMATORS:
                 self.estimators[name] = EpsilonEstimator(int(num_samples), name, num_classes=num_classes,
                                                          warmup=HELDOUT_WARMUP)
+        self.regression = regression
         self.estimate = 0.0  # the driving estimator's last smoothed estimate
         self.target = 0.0  # running maximum of those: the epsilon the ramp leads to
         self.epsilon = 0.0
@@ -230,6 +233,13 @@ class EstimatedFraction(DropFraction):
         self.estimate = estimates[self.estimator]
         self.target = max(self.target, self.estimate)
         self.epsilon = self.target
+        seen = len(self.estimators[self.estimator].history)
+        if self.regression and seen == REGRESSION_WARN_AFTER and self.target == 0.0:
+            logging.getLogger("prl").warning(
+                "epsilon=auto: after %d epochs the residuals show no second mode, so nothing is dropped (epsilon 0). "
+                "Right for clean targets; but on the bundled regression sets with 30%% corrupted targets the mixture "
+                "reads 0 as well (README, 'Estimating epsilon'): if you suspect corrupted targets, set "
+                "algorithm.epsilon", seen)
 
     def start_epoch(self, epoch: int) -> None:
         self.epsilon_t = epsilon_schedule(epoch, self.target, self.num_gradual, self.exponent, self.ramp)

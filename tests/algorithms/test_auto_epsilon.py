@@ -163,3 +163,17 @@ def test_the_epoch_line_shows_the_epsilon_used_where_it_ramps_to_and_the_estimat
               "samples_per_s": 2165.0}
     line = epoch_line(record, get_task("classification"))
     assert "eps 0.299 (ramping to 0.398; estimate 0.313) | loss 0.7000 | test_acc 68.77%" in line
+
+
+def test_a_regression_run_whose_estimate_stays_zero_says_the_mixture_may_be_blind(caplog):
+    """The mixture reads 0 on the bundled regression sets with 30% corrupted targets (README):
+    after 3 epochs at 0 the run says so once, and points at algorithm.epsilon."""
+    from prl.algorithms.keep import REGRESSION_WARN_AFTER
+
+    rule = EstimatedFraction(300, "regression")
+    g = torch.Generator().manual_seed(0)
+    for _ in range(REGRESSION_WARN_AFTER + 2):
+        rule.observe(torch.exp(0.3 * torch.randn(300, generator=g)), torch.arange(300))  # one log-normal mode
+        rule.end_epoch()
+    assert rule.target == 0.0
+    assert caplog.text.count("residuals show no second mode") == 1 and "algorithm.epsilon" in caplog.text
