@@ -30,7 +30,10 @@ import numpy as np
 
 from prl.estimation._checks import check_fraction, check_labels, fail, to_numpy
 
-__all__ = ["anchor_transition", "anchor_fraction"]
+__all__ = ["anchor_transition", "anchor_fraction", "DEFAULT_PERCENTILE"]
+
+#: each class row averages the held-out samples at or above this percentile of that class's probability
+DEFAULT_PERCENTILE = 97.0
 
 
 def _probabilities(pred_probs: Any) -> np.ndarray:
@@ -43,7 +46,7 @@ def _probabilities(pred_probs: Any) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def anchor_transition(pred_probs: Any, percentile: float = 97.0) -> np.ndarray:
+def anchor_transition(pred_probs: Any, percentile: float = DEFAULT_PERCENTILE) -> np.ndarray:
     """The estimated transition matrix ``(C, C)``, rows summing to 1 (our convention).
 
     ``pred_probs``: ``(n, C)`` held-out probabilities of a network trained on the noisy labels.
@@ -59,7 +62,7 @@ def anchor_transition(pred_probs: Any, percentile: float = 97.0) -> np.ndarray:
     return T
 
 
-def anchor_fraction(pred_probs: Any, noisy_labels: Any, percentile: float = 97.0) -> float:
+def anchor_fraction(pred_probs: Any, noisy_labels: Any, percentile: float = DEFAULT_PERCENTILE) -> float:
     """``sum_c p(c) * (1 - T[c, c])``: the expected corrupted fraction under the anchor estimate
     :func:`anchor_transition` of ``T``, ``p`` the label frequencies of ``noisy_labels`` ``(n,)``."""
     p = _probabilities(pred_probs)

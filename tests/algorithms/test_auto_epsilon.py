@@ -40,9 +40,10 @@ def test_auto_estimates_symmetric_50_on_digits(algorithm, tiny_cfg, tmp_path):
 
 
 def test_the_default_for_classification_reads_anchor_points_of_a_held_out_split(tiny_cfg, tmp_path):
-    s = train(tiny_cfg(*AUTO[len(TINY):], "algorithm=co-prl-l", "noise=symmetric50", "algorithm.heldout_fraction=0.2"),
+    s = train(tiny_cfg(*AUTO[len(TINY):], "algorithm=co-prl-l", "noise=symmetric50", "algorithm.heldout_fraction=0.25"),
               str(tmp_path))
-    assert s["estimator"] == "anchor" and abs(s["epsilon_estimate_error"]) < 0.12  # 270 held-out digits
+    # 337 held-out digits, 10 anchors per row: about 0.12 off here (Fashion-MNIST's 3,000: within 0.05, README)
+    assert s["estimator"] == "anchor" and abs(s["epsilon_estimate_error"]) < 0.15
     rows = metrics(tmp_path)
     assert {"epsilon_estimate_anchor", "epsilon_estimate_confident", "epsilon_estimate_mixture"} <= set(rows[-1])
     assert rows[0]["epsilon_estimate_anchor"] == 0.0  # the first epochs are a warm-up: a young network overestimates
@@ -136,22 +137,28 @@ def test_auto_needs_the_training_set_size():
 
 
 def test_the_estimator_defaults_to_anchor_for_classification_and_mixture_for_regression():
-    assert EstimatedFraction(1000, "classification", 10).estimator == "anchor"
-    assert EstimatedFraction(1000, "classification", 10).heldout_fraction == 0.05
+    assert EstimatedFraction(10000, "classification", 10).estimator == "anchor"
+    assert EstimatedFraction(10000, "classification", 10).heldout_fraction == 0.05
     regression = EstimatedFraction(500, "regression")
     assert regression.estimator == "mixture" and regression.heldout_fraction == 0.0
     assert set(regression.estimators) == {"mixture"}
 
 
 def test_a_training_set_too_small_for_a_held_out_split_runs_the_mixture_unless_anchor_is_asked_for(caplog):
-    """5% of 500 samples is 25 held out, fewer than 5 per class of 10: the default falls back to
-    the mixture (with a warning), an explicit held-out estimator is refused before any work."""
-    rule = EstimatedFraction(500, "classification", 10)
+    """The anchor rows average the top 3% of the held-out split: with fewer than 10 samples there
+    (334 held out) digits' 67 overestimated symmetric 50% by +0.28.  5% of 6,000 samples is 300:
+    the default falls back to the mixture (with a warning); an explicit anchor is refused before
+    any work; confident learning needs 5 per class only."""
+    rule = EstimatedFraction(6000, "classification", 10)
     assert rule.estimator == "mixture" and rule.heldout_fraction == 0.0 and set(rule.estimators) == {"mixture"}
-    assert "so the mixture estimates epsilon" in caplog.text
-    assert EstimatedFraction(500, "classification", 10, heldout_fraction=0.1).estimator == "anchor"
-    with pytest.raises(ConfigError, match="estimator=anchor needs a held-out split of at least 5 samples per class"):
-        EstimatedFraction(500, "classification", 10, estimator="anchor")
+    assert "so the mixture estimates epsilon" in caplog.text and "at least 334 samples" in caplog.text
+    assert EstimatedFraction(6680, "classification", 10).estimator == "anchor"
+    assert EstimatedFraction(6000, "classification", 10, heldout_fraction=0.06).estimator == "anchor"
+    with pytest.raises(ConfigError, match="estimator=anchor needs a held-out split of at least 334 samples"):
+        EstimatedFraction(6000, "classification", 10, estimator="anchor")
+    assert EstimatedFraction(1000, "classification", 10, estimator="confident").estimator == "confident"
+    with pytest.raises(ConfigError, match="at least 50 samples"):
+        EstimatedFraction(900, "classification", 10, estimator="confident")
 
 
 def test_the_epoch_line_shows_the_epsilon_used_where_it_ramps_to_and_the_estimate():
