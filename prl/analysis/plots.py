@@ -248,8 +248,9 @@ def plot_run(run, title: Optional[str] = None):
         if q in m and m[q].notna().any():
             ax_eps.plot(m["epoch"], m[q], color=_FRACTION_COLORS[q] if auto else "0.4", ls="-" if auto else ":",
                         lw=1.4, label=_FRACTIONS[q] if auto else "epsilon")
-    if realised is not None:
+    if realised is not None:  # axhline does not take part in autoscaling: make room for it
         ax_eps.axhline(realised, color="k", lw=2.5, alpha=0.3, label=_REALISED)
+        ax_eps.set_ylim(top=max(ax_eps.get_ylim()[1], 1.15 * realised))
     ax_eps.set_ylim(bottom=0)
     ax_eps.set_ylabel("fraction of the training set")
     for ax in (a1, a2, a3):

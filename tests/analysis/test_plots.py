@@ -92,3 +92,17 @@ def test_the_epsilon_auto_views_on_committed_results():
     assert (one["column"], one["noise"], one["seed"]) == ("auto/co-prl-l", "pair-flip 45%", 1)
     with pytest.raises(analysis.AnalysisError, match="no column colour"):
         analysis.pick_run(runs, colour="red")
+
+
+def test_plot_run_shows_the_realised_fraction_even_above_the_estimates():
+    """axhline does not take part in autoscaling: in run.ipynb's run (auto/co-prl-l, pair-flip
+    45%, seed 0) the realised 0.448 sat on the top edge of the axis, under the frame and the legend."""
+    from prl import analysis
+    from prl.analysis.results import load_results
+
+    from ..test_notebooks import COMMITTED
+
+    runs, epochs = load_results(str(COMMITTED))
+    one = analysis.pick_run(runs, column="auto/co-prl-l", noise="pair-flip 45%", seed=0)
+    fig = analysis.plot_run(epochs[epochs["run_dir"] == one["run_dir"]])
+    assert fig.axes[-1].get_ylim()[1] >= 1.15 * one["noise_rate_realised"]  # inside, clear of the frame
