@@ -119,15 +119,18 @@ def _data_batch(ctx: Context) -> tuple[Timed, Timed]:
      note="both networks on a 5% held-out split, the anchor estimate (drives epsilon) and the mixture fit on "
           "one epoch of scores; the per-step cost (scores written into a device buffer) is in the auto/ step rows")
 def _estimation(ctx: Context) -> tuple[Timed, Timed]:
-    from prl.algorithms.keep import DEFAULT_HELDOUT_FRACTION, EstimatedFraction
+    from prl.algorithms.keep import DEFAULT_HELDOUT_FRACTION, EstimatedFraction, heldout_needed
     from prl.engine.loop import heldout_probabilities
 
     n = int(ctx.setting.x.shape[0])
-    rule = EstimatedFraction(n, "classification", ctx.setting.num_outputs, estimator="anchor")
+    # the default 5%, or the least the anchor estimator takes on a small set (digits, in the tests)
+    fraction = max(DEFAULT_HELDOUT_FRACTION, heldout_needed("anchor", ctx.setting.num_outputs) / n + 1e-3)
+    rule = EstimatedFraction(n, "classification", ctx.setting.num_outputs, estimator="anchor",
+                             heldout_fraction=fraction)
     g = torch.Generator().manual_seed(0)
     scores = torch.rand(n, generator=g).to(ctx.setting.device)
     rule.observe(scores, torch.arange(n, device=ctx.setting.device))
-    held = torch.randperm(n, generator=g)[: int(round(DEFAULT_HELDOUT_FRACTION * n))].to(ctx.setting.device)
+    held = torch.randperm(n, generator=g)[: int(round(fraction * n))].to(ctx.setting.device)
     xh, yh = ctx.setting.x.index_select(0, held), ctx.setting.y.index_select(0, held)
     networks = ctx.method("co-prl-l").networks
 

@@ -196,6 +196,7 @@ class EstimatedFraction(DropFraction):
         from prl.estimation import EpsilonEstimator
 
         check_estimator(estimator)
+        self.fallback: Optional[str] = None  # why the task's default estimator was replaced by the mixture
         chosen, estimator = estimator, estimator or DEFAULT_ESTIMATORS[task]
         held = round((DEFAULT_HELDOUT_FRACTION if heldout_fraction is None else float(heldout_fraction)) * num_samples)
         needed = heldout_needed(estimator, num_classes)
@@ -203,10 +204,15 @@ class EstimatedFraction(DropFraction):
             message = (f"estimator={estimator} needs a held-out split of at least {needed} samples (at least "
                        f"{MIN_HELDOUT_PER_CLASS} per class" + (f" and {MIN_ANCHORS} anchors per class row, the top "
                                                                  f"{ANCHOR_SHARE:.0%}" if estimator == "anchor" else "")
-                       + f"); heldout_fraction of {num_samples} training samples holds out {held}")
+                       + f"); heldout_fraction would hold out {held} of {num_samples} training samples")
             if chosen is not None:
-                raise ConfigValueError(f"{message}: raise heldout_fraction or use estimator=mixture", "estimator")
-            logging.getLogger("prl").warning("epsilon=auto: %s, so the mixture estimates epsilon", message)
+                raise ConfigValueError(f"{message}: raise heldout_fraction to at least "
+                                       f"{math.ceil(100 * needed / num_samples) / 100:.2f} (below 0.5) or use "
+                                       f"estimator=mixture", "estimator")
+            self.fallback = (f"{message}, so the mixture of training scores estimates epsilon and nothing is held out "
+                             f"(algorithm.heldout_fraction={math.ceil(100 * needed / num_samples) / 100:.2f} or more "
+                             f"brings {estimator} back, if below 0.5)")
+            logging.getLogger("prl").warning("epsilon=auto: %s", self.fallback)
             estimator, heldout_fraction = "mixture", None
         if estimator in HELDOUT_ESTIMATORS and task != "classification":
             raise ConfigValueError(f"estimator={estimator} needs class labels, but this is a {task} task; use "
@@ -274,7 +280,7 @@ class EstimatedFraction(DropFraction):
         ramped to (the running maximum of the smoothed estimates); ``epsilon_estimate_last``: the
         last smoothed estimate."""
         out = {"epsilon": self.target, "epsilon_estimate_final": self.target, "epsilon_estimate_last": self.estimate,
-               "estimator": self.estimator}
+               "estimator": self.estimator, **({"estimator_fallback": self.fallback} if self.fallback else {})}
         for name, est in self.estimators.items():
             if est.history:
                 out[f"epsilon_estimate_{name}_final"] = est.history[-1]["epsilon"]

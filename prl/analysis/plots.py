@@ -29,8 +29,8 @@ _YLABEL = {"test_accuracy": "test accuracy (%)", "label_precision": "label preci
            "label_recall": "label recall (%)", "test_mse": "test MSE", "train_loss": "training loss",
            "epsilon": "epsilon (fraction dropped)"}
 #: how :func:`plot_estimates` and :func:`plot_run` name the per-epoch fractions of epsilon=auto
-_FRACTIONS = {"epsilon_estimate": "estimate (smoothed; drives epsilon)",
-              "epsilon_target": "target (running max of the estimate)",
+_FRACTIONS = {"epsilon_estimate": "estimate (smoothed)",
+              "epsilon_target": "target (running max of the estimate; epsilon ramps to it)",
               "epsilon": "epsilon (fraction dropped in the epoch)"}
 _FRACTION_COLORS = {"epsilon_estimate": "C0", "epsilon_target": "C1", "epsilon": "C2"}
 _REALISED = "realised corrupted fraction"

@@ -51,6 +51,11 @@ def summarise(run: Any, history: list[dict], status: str, wall: float, choices: 
                                    "(null: the model does not say, e.g. a label file)",
             "noise_rate_realised": "the fraction of training targets the noise changed",
             **({"epsilon_source": EPSILON_SOURCES[source]} if source else {}),
+            **({"epsilon_estimate_final": "the epsilon the ramp led to: the running maximum of the driving "
+                                          "estimator's smoothed estimates",
+                "epsilon_estimate_<name>_final": "each estimator's last smoothed estimate (it falls once the "
+                                                 "selection filters the corrupted samples out)"}
+               if source == "auto" else {}),
             **({"epsilon_estimate_error": "the final estimate minus the realised corrupted fraction (after trimming)",
                 "suspect_auroc": "AUROC of the suspect ranking (score_final) for the corrupted training samples",
                 "suspect_precision_at_k": "precision of the top-k suspects, k = the realised corrupted count",
