@@ -119,12 +119,12 @@ def _data_batch(ctx: Context) -> tuple[Timed, Timed]:
      note="both networks on a 5% held-out split, the anchor estimate (drives epsilon) and the mixture fit on "
           "one epoch of scores; the per-step cost (scores written into a device buffer) is in the auto/ step rows")
 def _estimation(ctx: Context) -> tuple[Timed, Timed]:
-    from prl.algorithms.keep import DEFAULT_HELDOUT_FRACTION, EstimatedFraction, heldout_needed
+    from prl.algorithms.keep import DEFAULT_HELDOUT_FRACTION, EstimatedFraction, min_heldout_fraction
     from prl.engine.loop import heldout_probabilities
 
     n = int(ctx.setting.x.shape[0])
     # the default 5%, or the least the anchor estimator takes on a small set (digits, in the tests)
-    fraction = max(DEFAULT_HELDOUT_FRACTION, heldout_needed("anchor", ctx.setting.num_outputs) / n + 1e-3)
+    fraction = max(DEFAULT_HELDOUT_FRACTION, min_heldout_fraction("anchor", ctx.setting.num_outputs, n))
     rule = EstimatedFraction(n, "classification", ctx.setting.num_outputs, estimator="anchor",
                              heldout_fraction=fraction)
     g = torch.Generator().manual_seed(0)

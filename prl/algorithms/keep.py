@@ -150,6 +150,12 @@ def heldout_needed(estimator: str, num_classes: Optional[int]) -> int:
     return needed
 
 
+def min_heldout_fraction(estimator: str, num_classes: Optional[int], num_samples: int) -> float:
+    """The smallest ``heldout_fraction`` (rounded up to 0.01) that gives ``estimator`` the
+    :func:`heldout_needed` samples of a training set of ``num_samples``."""
+    return math.ceil(100 * heldout_needed(estimator, num_classes) / num_samples) / 100
+
+
 #: epochs after which a regression run whose estimate is still 0 says that the mixture may be blind
 REGRESSION_WARN_AFTER = 3
 #: warm-up epochs of the held-out estimators: a near-chance network overestimates (docs/estimation.md)
@@ -181,8 +187,9 @@ class EstimatedFraction(DropFraction):
     target is the running maximum of its estimates (once the selection filters the corrupted
     samples out, the network models the clean labels and the anchor estimate falls; a network
     that memorises the corrupted samples it kept lowers the mixture's), and stays 0 while the
-    data looks clean.  A training set too small for a held-out split of
-    :data:`MIN_HELDOUT_PER_CLASS` samples per class runs the mixture when ``estimator`` is None.
+    data looks clean.  A training set too small for the held-out split the estimator needs
+    (:func:`heldout_needed`) runs the mixture when ``estimator`` is None, and says why in
+    :meth:`summary` (``estimator_fallback``).
 
     Raises :class:`ConfigValueError` for an unknown ``estimator``, a held-out estimator on a
     regression task or with a held-out split smaller than that, or a ``heldout_fraction``
@@ -205,13 +212,12 @@ class EstimatedFraction(DropFraction):
                        f"{MIN_HELDOUT_PER_CLASS} per class" + (f" and {MIN_ANCHORS} anchors per class row, the top "
                                                                  f"{ANCHOR_SHARE:.0%}" if estimator == "anchor" else "")
                        + f"); heldout_fraction would hold out {held} of {num_samples} training samples")
+            least = min_heldout_fraction(estimator, num_classes, num_samples)
             if chosen is not None:
-                raise ConfigValueError(f"{message}: raise heldout_fraction to at least "
-                                       f"{math.ceil(100 * needed / num_samples) / 100:.2f} (below 0.5) or use "
-                                       f"estimator=mixture", "estimator")
+                raise ConfigValueError(f"{message}: raise heldout_fraction to at least {least:.2f} (below 0.5) or "
+                                       f"use estimator=mixture", "estimator")
             self.fallback = (f"{message}, so the mixture of training scores estimates epsilon and nothing is held out "
-                             f"(algorithm.heldout_fraction={math.ceil(100 * needed / num_samples) / 100:.2f} or more "
-                             f"brings {estimator} back, if below 0.5)")
+                             f"(algorithm.heldout_fraction={least:.2f} or more brings {estimator} back, if below 0.5)")
             logging.getLogger("prl").warning("epsilon=auto: %s", self.fallback)
             estimator, heldout_fraction = "mixture", None
         if estimator in HELDOUT_ESTIMATORS and task != "classification":

@@ -17,6 +17,14 @@ from .test_folder import make_folder
 RUN = ["logger=none", "trainer.progress=false", "trainer.threads=1", "trainer.batch_size=32"]
 
 
+def run_ok(tmp_path: Path, args: list[str]) -> Path:
+    """Run ``run.py`` with ``args`` (and the quick settings) into ``tmp_path/run``; assert it succeeded."""
+    out = tmp_path / "run"
+    res = run_cli([*args, *RUN, f"hydra.run.dir={out}"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out
+
+
 def blobs_csv(path: Path, n: int = 240, seed: int = 0) -> pd.DataFrame:
     """Three well separated classes in 4 numeric columns plus a categorical one, an id column,
     and 20% of the labels replaced by another class (the wrong rows are recorded for the test)."""
@@ -57,22 +65,16 @@ def test_csv_regression_targets(tmp_path):
     x = rng.normal(size=(300, 3))
     pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": x @ [1.0, -2.0, 0.5]}).to_csv(tmp_path / "t.csv",
                                                                                                   index=False)
-    out = tmp_path / "run"
-    res = run_cli(["dataset=csv", f"dataset.path={tmp_path / 't.csv'}", "dataset.targets=y", "model=mlp",
-                   "noise=target-shift", "noise.rate=0.2", "algorithm=prl-l", "trainer.epochs=3", *RUN,
-                   f"hydra.run.dir={out}"])
-    assert res.returncode == 0, res.stderr[-3000:]
+    out = run_ok(tmp_path, ["dataset=csv", f"dataset.path={tmp_path / 't.csv'}", "dataset.targets=y", "model=mlp",
+                            "noise=target-shift", "noise.rate=0.2", "algorithm=prl-l", "trainer.epochs=3"])
     samples = pd.read_csv(out / "samples.csv.gz")
     assert {"target", "prediction", "suspicion"} <= set(samples) and len(samples) == 240
 
 
 def test_image_folder_ids_are_the_image_paths(tmp_path):
     root = make_folder(tmp_path / "photos", per_class=12)
-    out = tmp_path / "run"
-    res = run_cli(["dataset=imagefolder", f"dataset.root={root}", "dataset.size=8", "model=cnn-small",
-                   "model.padding=2", "algorithm=co-prl-l", "algorithm.epsilon=auto", "trainer.epochs=2", *RUN,
-                   f"hydra.run.dir={out}"])
-    assert res.returncode == 0, res.stderr[-3000:]
+    out = run_ok(tmp_path, ["dataset=imagefolder", f"dataset.root={root}", "dataset.size=8", "model=cnn-small",
+                            "model.padding=2", "algorithm=co-prl-l", "algorithm.epsilon=auto", "trainer.epochs=2"])
     suspects = pd.read_csv(out / "suspect_labels.csv")
     assert all(os.path.isfile(os.path.join(root, p)) for p in suspects["id"])
     assert set(suspects["label"]) <= {"blue", "green", "red"}
