@@ -103,8 +103,9 @@ def test_the_rule_state_round_trips():
     rule = EstimatedFraction(500, "classification", 10, estimator="mixture")
     g = torch.Generator().manual_seed(0)
     scores = torch.cat([torch.rand(350, generator=g) * 0.2, 1.2 + torch.rand(150, generator=g) * 0.2])
-    rule.observe(scores, torch.arange(500))
-    rule.end_epoch()
+    for _ in range(3):  # past the classification mixture's warm-up
+        rule.observe(scores, torch.arange(500))
+        rule.end_epoch()
     state = rule.state_dict()
     other = EstimatedFraction(500, "classification", 10, estimator="mixture")
     other.load_state_dict(state)
@@ -186,3 +187,21 @@ def test_a_regression_run_whose_estimate_stays_zero_says_the_mixture_may_be_blin
         rule.end_epoch()
     assert rule.target == 0.0
     assert caplog.text.count("residuals show no second mode") == 1 and "algorithm.epsilon" in caplog.text
+
+
+def test_the_classification_mixture_skips_the_warm_up_so_a_first_epoch_spike_is_not_kept():
+    """A near-chance network's first mixture reading can be far too high (0.9 on a fresh user's
+    640-row CSV whose estimate settled at 0.20); the running maximum would keep it for the run."""
+    from prl.algorithms.keep import HELDOUT_WARMUP
+
+    rule = EstimatedFraction(300, "classification", 2, estimator="mixture")
+    g = torch.Generator().manual_seed(0)
+    first = torch.cat([torch.rand(30, generator=g) * 0.2, 1.2 + torch.rand(270, generator=g) * 0.2])
+    later = torch.cat([torch.rand(240, generator=g) * 0.2, 1.2 + torch.rand(60, generator=g) * 0.2])
+    targets = []
+    for scores in [first] * HELDOUT_WARMUP + [later] * 4:
+        rule.observe(scores, torch.arange(300))
+        rule.end_epoch()
+        targets.append(rule.target)
+    assert targets[:HELDOUT_WARMUP] == [0.0] * HELDOUT_WARMUP
+    assert targets[-1] == pytest.approx(0.2, abs=0.03)
