@@ -8,6 +8,7 @@ flushed and fsynced one epoch at a time.
 from __future__ import annotations
 
 import io as _io
+import glob
 import json
 import math
 import os
@@ -46,6 +47,16 @@ def _clean(obj: Any) -> Any:
     if isinstance(obj, np.bool_):
         return bool(obj)
     return obj
+
+
+def remove_temporaries(folder: str) -> list[str]:
+    """Remove the temporary files :func:`atomic_write` leaves in ``folder`` when its process is
+    killed mid-write (``.<name>.<random>.tmp``); call it only while no other process writes there.
+    Returns the removed paths."""
+    removed = sorted(glob.glob(os.path.join(glob.escape(folder), ".*.tmp")))
+    for path in removed:
+        os.remove(path)
+    return removed
 
 
 def atomic_write(path: str, write: Callable[[Any], None], binary: bool = True) -> None:

@@ -76,6 +76,7 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self.fd = fd
+        outputs.remove_temporaries(os.path.dirname(self.path))  # a killed run's half-written files: ours now
         return self
 
     def __exit__(self, *exc) -> None:

@@ -99,3 +99,15 @@ def test_differences_put_what_the_user_chose_first_and_say_absent():
     new = {"seed": 1, "algorithm": {"name": "standard"}, "noise": {"rate": 0.2}}
     assert differences(old, new) == ["algorithm.name: 'co-prl-l' -> 'standard'", "seed: 0 -> 1",
                                      "algorithm.exponent: 1.0 -> (absent)", "noise.rate: 0.45 -> 0.2"]
+
+
+def test_the_owner_removes_the_half_written_files_of_a_killed_run(tmp_path):
+    """SIGKILL during an atomic write leaves `.checkpoint.pt.<random>.tmp` (828 KB in a user's
+    run dir, still there after the resumed run completed); the next owner removes it, nothing else."""
+    from prl.engine.rundir import RunLock
+
+    (tmp_path / ".checkpoint.pt.abc123.tmp").write_bytes(b"x" * 10)
+    (tmp_path / "metrics.jsonl").write_text("{}\n")
+    with RunLock(str(tmp_path)):
+        names = {p.name for p in tmp_path.iterdir()}
+    assert ".checkpoint.pt.abc123.tmp" not in names and "metrics.jsonl" in names
