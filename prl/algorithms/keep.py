@@ -214,11 +214,13 @@ class EstimatedFraction(DropFraction):
                                                                  f"{ANCHOR_SHARE:.0%}" if estimator == "anchor" else "")
                        + f"); heldout_fraction would hold out {held} of {num_samples} training samples")
             least = min_heldout_fraction(estimator, num_classes, num_samples)
+            remedy = (f"heldout_fraction={least:.2f} or more brings {estimator} back" if least < 0.5 else
+                      f"this training set is too small for {estimator} (it would need heldout_fraction={least:.2f}, "
+                      f"and at most 0.5 can be held out)")
             if chosen is not None:
-                raise ConfigValueError(f"{message}: raise heldout_fraction to at least {least:.2f} (below 0.5) or "
-                                       f"use estimator=mixture", "estimator")
+                raise ConfigValueError(f"{message}: {remedy}; or use estimator=mixture", "estimator")
             self.fallback = (f"{message}, so the mixture of training scores estimates epsilon and nothing is held out "
-                             f"(algorithm.heldout_fraction={least:.2f} or more brings {estimator} back, if below 0.5)")
+                             f"({remedy})")
             logging.getLogger("prl").warning("epsilon=auto: %s", self.fallback)
             estimator, heldout_fraction = "mixture", None
         if estimator in HELDOUT_ESTIMATORS and task != "classification":

@@ -155,9 +155,10 @@ def test_a_training_set_too_small_for_a_held_out_split_runs_the_mixture_unless_a
     assert "so the mixture of training scores estimates epsilon" in caplog.text and "at least 334 samples" in caplog.text
     assert "would hold out 300 of 6000" in rule.summary()["estimator_fallback"]
     assert "heldout_fraction=0.06 or more brings anchor back" in rule.summary()["estimator_fallback"]
+    assert "too small for anchor" in EstimatedFraction(640, "classification", 3).summary()["estimator_fallback"]
     assert EstimatedFraction(6680, "classification", 10).estimator == "anchor"
     assert EstimatedFraction(6000, "classification", 10, heldout_fraction=0.06).estimator == "anchor"
-    with pytest.raises(ConfigError, match="at least 334 samples.*raise heldout_fraction to at least 0.06"):
+    with pytest.raises(ConfigError, match="at least 334 samples.*heldout_fraction=0.06 or more brings anchor back"):
         EstimatedFraction(6000, "classification", 10, estimator="anchor")
     assert EstimatedFraction(1000, "classification", 10, estimator="confident").estimator == "confident"
     with pytest.raises(ConfigError, match="at least 50 samples"):
